@@ -1,0 +1,287 @@
+"""``FlowDetector``: a normalizing flow fitted to normal data, scored by likelihood or latent distance."""
+
+from __future__ import annotations
+
+import logging
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy.stats import chi2
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from flowad.detectors.base import BaseDetector, contamination_value, quantile_offset
+from flowad.detectors.preprocessing import TabularScaler
+from flowad.detectors.training import (
+    EpochCallback,
+    TrainingConfig,
+    TrainingHistory,
+    batched,
+    resolve_device,
+    seeded_torch,
+    split_validation,
+    train_module,
+)
+from flowad.flows import FLOW_KINDS, build_vector_flow
+
+__all__ = ["FlowDetector"]
+
+logger = logging.getLogger(__name__)
+
+SCORES = ("nll", "latent_norm", "mahalanobis")
+
+
+class FlowDetector(BaseDetector):
+    """Anomaly detector built on a normalizing flow (MAF, RealNVP or neural-spline flow).
+
+    The flow is fitted by maximum likelihood to (mostly) normal rows. Rows the flow finds unlikely,
+    or whose latent codes lie far from the origin, are anomalies.
+
+    Preprocessing is learned in ``fit`` (:class:`~flowad.detectors.preprocessing.TabularScaler`):
+    robust standardisation, constant columns set aside, discrete columns dequantised.
+    Training holds out ``validation_fraction`` of the rows for early stopping and for the
+    threshold, clips gradients and recovers from divergence (see :mod:`flowad.detectors.training`).
+
+    References:
+        Papamakarios et al., "Normalizing Flows for Probabilistic Modeling and Inference",
+        arXiv:1912.02762; the flow kinds are listed in :data:`flowad.flows.FLOW_KINDS`.
+
+    Args:
+        flow: ``"maf"``, ``"realnvp"`` or ``"nsf"``.
+        transforms: Number of flow transforms (depth).
+        hidden_features: Hidden widths of each transform's conditioner network.
+        score: What ``score_samples`` returns, higher = more normal:
+            ``"nll"``: log-likelihood of each row in nats (in the units of the input columns);
+            ``"latent_norm"``: ``-||z||^2`` of the latent code ``z``;
+            ``"mahalanobis"``: minus the squared Mahalanobis distance of ``z`` from the mean and
+            covariance of the training codes.
+        contamination: Share of normal rows flagged by the threshold: ``"auto"`` (1%) or a float in
+            (0, 0.5].
+        threshold: ``"quantile"``: ``offset_`` is the ``contamination`` quantile of the held-out
+            validation scores (all training rows when fewer than 50 are held out);
+            ``"chi2"``: the analytic cut ``-chi2.ppf(1 - contamination, d)`` for the latent scores
+            (``||z||^2`` of a perfectly trained flow is chi-square with ``d`` degrees of freedom).
+        dequantize: Add uniform noise over each value's bin to discrete columns while training.
+        max_epochs: Upper bound on training epochs.
+        batch_size: Mini-batch size.
+        learning_rate: Adam learning rate.
+        weight_decay: Adam weight decay.
+        validation_fraction: Share of rows held out for early stopping and the threshold.
+        patience: Epochs without validation improvement before stopping.
+        clip_grad_norm: Gradient-norm clipping bound.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        random_state: Seed for initialisation, the split, shuffling and noise; ``None`` for fresh
+            randomness. The same seed gives identical results on CPU.
+
+    Attributes:
+        offset_: Threshold on ``score_samples``; rows below it are predicted anomalies.
+        flow_: The trained flow (float64, on ``device_``).
+        scaler_: Learned preprocessing.
+        history_: Loss curves and divergence recoveries.
+        latent_mean_: Shape ``(d,)``, mean latent code of the training rows.
+        latent_precision_: Shape ``(d, d)``, inverse covariance of the training codes.
+        n_features_in_: Number of input columns.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDetector._parameter_constraints,
+        "flow": [StrOptions(set(FLOW_KINDS))],
+        "transforms": [Interval(Integral, 1, None, closed="left")],
+        "hidden_features": ["array-like"],
+        "score": [StrOptions(set(SCORES))],
+        "threshold": [StrOptions({"quantile", "chi2"})],
+        "dequantize": ["boolean"],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "clip_grad_norm": [Interval(Real, 0, None, closed="neither")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        flow: str = "maf",
+        *,
+        transforms: int = 5,
+        hidden_features: tuple[int, ...] = (64, 64),
+        score: str = "nll",
+        contamination: float | str = "auto",
+        threshold: str = "quantile",
+        dequantize: bool = True,
+        max_epochs: int = 200,
+        batch_size: int = 256,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-5,
+        validation_fraction: float = 0.1,
+        patience: int = 20,
+        clip_grad_norm: float = 5.0,
+        device: str = "auto",
+        random_state: int | None = None,
+    ) -> None:
+        self.flow = flow
+        self.transforms = transforms
+        self.hidden_features = hidden_features
+        self.score = score
+        self.contamination = contamination
+        self.threshold = threshold
+        self.dequantize = dequantize
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.clip_grad_norm = clip_grad_norm
+        self.device = device
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, *, callback: EpochCallback | None = None) -> FlowDetector:
+        """Fit the preprocessing, the flow and the threshold to training rows.
+
+        Args:
+            X: Training rows, shape ``(N, D)``, finite numbers, at least 2 rows.
+            y: Ignored (present for scikit-learn compatibility).
+            callback: Called after each epoch with ``(epoch, train_loss, validation_loss)``.
+
+        Returns:
+            ``self``.
+        """
+        self._validate_params()
+        X = self._validate_fit_input(X, min_samples=2)
+        if self.threshold == "chi2" and self.score == "nll":
+            raise ValueError("threshold='chi2' needs score='latent_norm' or 'mahalanobis', not 'nll'")
+        contamination_value(self.contamination)
+        device = resolve_device(self.device)
+        rng = np.random.default_rng(self.random_state)
+        torch_seed = int(rng.integers(2**31 - 1))
+
+        scaler = TabularScaler.fit(X, dequantize=self.dequantize)
+        train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng)
+        low, width = scaler.dequantization_bins(X)
+        d = scaler.n_model_features
+
+        generator = torch.Generator(device=device).manual_seed(torch_seed)
+        with seeded_torch(torch_seed):
+            flow = self._build_flow(max(d, 1)).to(device)
+        history = TrainingHistory()
+        if d > 0:
+            to_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
+            val_noise = np.random.default_rng(torch_seed).random((len(val_idx), d))
+            validation = to_tensor(low[val_idx] + val_noise * width[val_idx])
+            history = train_module(
+                flow,
+                lambda module, batch: -module().log_prob(batch),
+                train=to_tensor(low[train_idx]),
+                validation=validation,
+                config=self._training_config(),
+                generator=generator,
+                augment=_dequantize_batch if width.any() else None,
+                train_extra=to_tensor(width[train_idx]),
+                callback=callback,
+            )
+        self.scaler_ = scaler
+        self.flow_ = flow.double().eval()
+        self.device_ = device
+        self.history_ = history
+        self.n_epochs_ = len(history.train_loss)
+
+        codes = self._latent(X)
+        self.latent_mean_ = codes.mean(axis=0)
+        cov = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else np.eye(codes.shape[1])
+        self.latent_precision_ = np.linalg.pinv(cov + 1e-9 * np.eye(len(cov)), hermitian=True)
+
+        self.offset_ = 0.0  # scoring below needs the attribute; set for real right after
+        if self.threshold == "chi2":
+            q = contamination_value(self.contamination)
+            self.offset_ = -float(chi2.ppf(1.0 - q, df=max(d, 1)))
+        else:
+            rows = X[val_idx] if len(val_idx) >= 50 and len(val_idx) < len(X) else X
+            self.offset_ = quantile_offset(self.score_samples(rows), self.contamination)
+        return self
+
+    def _build_flow(self, features: int) -> torch.nn.Module:
+        return build_vector_flow(self.flow, features, self.transforms, tuple(self.hidden_features))
+
+    def _training_config(self) -> TrainingConfig:
+        return TrainingConfig(
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            patience=self.patience,
+            clip_grad_norm=self.clip_grad_norm,
+        )
+
+    # --------------------------------------------------------------- scores
+    def _model_input(self, X: np.ndarray) -> torch.Tensor:
+        Xs = self.scaler_.transform(X)
+        if Xs.shape[1] == 0:
+            Xs = np.zeros((len(X), 1))
+        return torch.as_tensor(Xs, dtype=torch.float64, device=self.device_)
+
+    def _latent(self, X: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            z = batched(lambda b: self.flow_().transform(b), self._model_input(X))
+        return _finite(z.cpu().numpy())
+
+    def log_likelihood(self, X) -> np.ndarray:
+        """Log-density of each row in nats, in the units of the input columns; shape ``(N,)``.
+
+        Args:
+            X: Shape ``(N, D)``.
+        """
+        X = self._validate_score_input(X)
+        return self._log_likelihood(X)
+
+    def _log_likelihood(self, X: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            logp = batched(lambda b: self.flow_().log_prob(b), self._model_input(X)).cpu().numpy()
+        if self.scaler_.n_model_features == 0:
+            logp = np.zeros(len(X))
+        logp = logp + self.scaler_.log_abs_det() + self.scaler_.constant_log_density(X)
+        return _finite(logp)
+
+    def transform(self, X) -> np.ndarray:
+        """Latent codes ``z`` of each row, shape ``(N, d)`` with ``d`` the non-constant columns.
+
+        Args:
+            X: Shape ``(N, D)``.
+        """
+        return self._latent(self._validate_score_input(X))
+
+    def score_samples(self, X) -> np.ndarray:
+        """Normality score per row (see ``score``), shape ``(N,)``; higher means more normal.
+
+        Args:
+            X: Shape ``(N, D)``.
+        """
+        X = self._validate_score_input(X)
+        if self.score == "nll":
+            return self._log_likelihood(X)
+        z = self._latent(X)
+        if self.score == "latent_norm":
+            return _finite(-(z**2).sum(axis=1))
+        centred = z - self.latent_mean_
+        return _finite(-np.einsum("ij,jk,ik->i", centred, self.latent_precision_, centred))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+def _dequantize_batch(low: torch.Tensor, width: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Uniform draw inside each value's bin: ``low + U(0, 1) * width`` (shapes ``(B, D)``)."""
+    noise = torch.rand(low.shape, generator=generator, device=low.device, dtype=low.dtype)
+    return low + noise * width
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """Replace NaN and -inf (densities too small for float64) by the lowest finite float."""
+    lowest = np.finfo(np.float64).min
+    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=lowest, neginf=lowest, posinf=np.finfo(np.float64).max)

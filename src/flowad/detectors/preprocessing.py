@@ -1,0 +1,166 @@
+"""Tabular preprocessing learned on training data: robust standardisation and dequantisation.
+
+A flow's density is only meaningful on continuous data: a column with zero spread or with many
+tied values lets a flow put unbounded density on a point, and training ends in NaN. This module
+turns a training matrix into what a flow can model:
+
+- each column is centred on its median and divided by a robust spread (IQR / 1.349, which is the
+  standard deviation for Gaussian data; the standard deviation where the IQR is zero);
+- columns with no spread at all are *constant*: they are set aside (never divided by zero) and
+  a deviation from the constant is scored by a unit Gaussian in the column's own units;
+- *discrete* columns (integer-valued, or with at most half as many distinct values as rows) are
+  dequantised while training: each value becomes a uniform draw over its bin, ``[v - 1/2, v + 1/2]``
+  for integers and the half-gaps to the neighbouring distinct values otherwise (Uria et al., "RNADE:
+  The real-valued neural autoregressive density-estimator", arXiv:1306.0186, section on
+  dequantisation; Theis et al., "A note on the evaluation of generative models", arXiv:1511.01844).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["TabularScaler"]
+
+_GAUSS_IQR = 1.3489795003921634  # IQR of a standard normal
+
+
+@dataclass
+class TabularScaler:
+    """Per-column affine standardisation plus dequantisation bins.
+
+    Attributes:
+        center: Shape ``(D,)``, the value subtracted from each column.
+        scale: Shape ``(D,)``, positive; each varying column is divided by it (1 for constant ones).
+        varying: Shape ``(D,)`` bool; False for constant columns, which the model never sees.
+        discrete: Shape ``(D,)`` bool; True for columns dequantised during training.
+        integer: Shape ``(D,)`` bool; True for integer-valued discrete columns (unit-wide bins).
+        levels: Sorted distinct training values of every discrete, non-integer column, concatenated.
+        level_counts: Shape ``(D,)``, how many entries of ``levels`` belong to each column.
+    """
+
+    center: np.ndarray
+    scale: np.ndarray
+    varying: np.ndarray
+    discrete: np.ndarray
+    integer: np.ndarray
+    levels: np.ndarray
+    level_counts: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray, dequantize: bool = True) -> TabularScaler:
+        """Learn the statistics of a training matrix.
+
+        Args:
+            X: Shape ``(N, D)``, finite float64.
+            dequantize: Whether to detect discrete columns at all.
+        """
+        n, d = X.shape
+        center = np.median(X, axis=0)
+        q75, q25 = np.percentile(X, [75, 25], axis=0)
+        scale = (q75 - q25) / _GAUSS_IQR
+        std = X.std(axis=0)
+        scale = np.where(scale > 0, scale, std)
+        tiny = 1e-12 * np.maximum(1.0, np.abs(center))
+        varying = scale > tiny
+        scale = np.where(varying, scale, 1.0)
+
+        discrete = np.zeros(d, dtype=bool)
+        integer = np.zeros(d, dtype=bool)
+        levels: list[np.ndarray] = []
+        counts = np.zeros(d, dtype=np.int64)
+        if dequantize:
+            for j in np.flatnonzero(varying):
+                column = X[:, j]
+                if np.all(column == np.round(column)):
+                    discrete[j] = integer[j] = True
+                    continue
+                unique = np.unique(column)
+                if len(unique) <= n / 2:
+                    discrete[j] = True
+                    levels.append(unique)
+                    counts[j] = len(unique)
+        return cls(
+            center=center,
+            scale=scale,
+            varying=varying,
+            discrete=discrete,
+            integer=integer,
+            levels=np.concatenate(levels) if levels else np.zeros(0),
+            level_counts=counts,
+        )
+
+    @property
+    def n_model_features(self) -> int:
+        """Number of columns the model sees (the varying ones)."""
+        return int(self.varying.sum())
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Standardise and drop constant columns: ``(N, D)`` -> ``(N, D_varying)``."""
+        return ((X - self.center) / self.scale)[:, self.varying]
+
+    def log_abs_det(self) -> float:
+        """``log |det|`` of :meth:`transform` on the varying columns (add it to a model log-density)."""
+        return float(-np.log(self.scale[self.varying]).sum())
+
+    def constant_log_density(self, X: np.ndarray) -> np.ndarray:
+        """Unit-Gaussian log-density of the deviations in constant columns, shape ``(N,)``."""
+        dev = (X - self.center)[:, ~self.varying]
+        k = dev.shape[1]
+        return -0.5 * (dev**2).sum(axis=1) - 0.5 * k * np.log(2 * np.pi)
+
+    def dequantization_bins(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lower edge and width of each value's bin, in standardised units.
+
+        Training draws ``low + U(0, 1) * width``; continuous columns have width 0.
+
+        Args:
+            X: Shape ``(N, D)``, training rows in original units.
+
+        Returns:
+            ``(low, width)``, each of shape ``(N, D_varying)``.
+        """
+        low = X.astype(np.float64).copy()
+        width = np.zeros_like(low)
+        integer = self.integer
+        low[:, integer] -= 0.5
+        width[:, integer] = 1.0
+        offsets = np.concatenate([[0], np.cumsum(self.level_counts)])
+        for j in np.flatnonzero(self.discrete & ~integer):
+            levels = self.levels[offsets[j] : offsets[j + 1]]
+            gaps = np.diff(levels)
+            # Each level's bin reaches halfway to its neighbours; the end bins are symmetric.
+            lower_half = np.concatenate([[gaps[0]], gaps]) / 2
+            upper_half = np.concatenate([gaps, [gaps[-1]]]) / 2
+            idx = np.clip(np.searchsorted(levels, X[:, j]), 0, len(levels) - 1)
+            low[:, j] = X[:, j] - lower_half[idx]
+            width[:, j] = lower_half[idx] + upper_half[idx]
+        low = ((low - self.center) / self.scale)[:, self.varying]
+        width = (width / self.scale)[:, self.varying]
+        return low, width
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The statistics as named arrays (for model files)."""
+        return {
+            "center": self.center,
+            "scale": self.scale,
+            "varying": self.varying.astype(np.uint8),
+            "discrete": self.discrete.astype(np.uint8),
+            "integer": self.integer.astype(np.uint8),
+            "levels": self.levels,
+            "level_counts": self.level_counts,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> TabularScaler:
+        """Inverse of :meth:`to_arrays`."""
+        return cls(
+            center=np.asarray(arrays["center"], dtype=np.float64),
+            scale=np.asarray(arrays["scale"], dtype=np.float64),
+            varying=np.asarray(arrays["varying"]).astype(bool),
+            discrete=np.asarray(arrays["discrete"]).astype(bool),
+            integer=np.asarray(arrays["integer"]).astype(bool),
+            levels=np.asarray(arrays["levels"], dtype=np.float64),
+            level_counts=np.asarray(arrays["level_counts"], dtype=np.int64),
+        )

@@ -1,0 +1,233 @@
+"""One training loop for every torch-based detector.
+
+Mini-batch Adam on a per-sample loss, with a held-out validation split, early stopping on the
+validation loss, gradient-norm clipping and a divergence guard: a non-finite training loss, or a
+validation loss that blows up, restores the best weights seen so far and halves the learning rate.
+After ``max_restarts`` such recoveries training stops with the best weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "EpochCallback",
+    "TrainingConfig",
+    "TrainingHistory",
+    "batched",
+    "resolve_device",
+    "seeded_torch",
+    "split_validation",
+    "train_module",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Called after every epoch with ``(epoch, train_loss, validation_loss)``.
+EpochCallback = Callable[[int, float, float], None]
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings shared by the torch detectors."""
+
+    max_epochs: int = 200
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-5
+    patience: int = 20
+    clip_grad_norm: float = 5.0
+    max_restarts: int = 5
+    #: A validation loss above ``best + max(blowup_nats, |best|)`` counts as a divergence.
+    blowup_nats: float = 10.0
+
+
+@dataclass
+class TrainingHistory:
+    """What happened during training."""
+
+    train_loss: list[float] = field(default_factory=list)
+    validation_loss: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    best_validation_loss: float = math.inf
+    restarts: int = 0
+    stopped_early: bool = False
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch device, got {device!r}") from err
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Run a block with torch's global RNG seeded, restoring the caller's RNG state afterwards.
+
+    Module constructors (zuko's, torch's layers) draw their initial weights from the global
+    generator; this makes them reproducible without changing the global state seen by the user.
+    """
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def split_validation(
+    n: int, fraction: float, rng: np.random.Generator, min_validation: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random train / validation row indices.
+
+    Args:
+        n: Number of rows.
+        fraction: Share of rows held out, in [0, 1).
+        rng: Source of the permutation.
+        min_validation: Fewest held-out rows when ``n`` allows it.
+
+    Returns:
+        ``(train_idx, validation_idx)``; with fewer than 2 rows validation reuses the training rows.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction!r}")
+    if n < 2 or fraction == 0.0:
+        idx = np.arange(n)
+        return idx, idx
+    n_val = min(n - 1, max(min_validation, int(round(fraction * n))))
+    perm = rng.permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def batched(module_fn: Callable[[Tensor], Tensor], X: Tensor, batch_size: int = 4096) -> Tensor:
+    """Apply a row-wise function to ``X`` (shape ``(N, ...)``) in chunks; returns the concatenation."""
+    if len(X) == 0:
+        return module_fn(X)
+    return torch.cat([module_fn(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+
+
+def train_module(
+    module: nn.Module,
+    loss_fn: Callable[[nn.Module, Tensor], Tensor],
+    train: Tensor,
+    validation: Tensor,
+    config: TrainingConfig,
+    generator: torch.Generator,
+    augment: Callable[[Tensor, Tensor, torch.Generator], Tensor] | None = None,
+    train_extra: Tensor | None = None,
+    callback: EpochCallback | None = None,
+) -> TrainingHistory:
+    """Train ``module`` in place and leave it holding its best validation weights.
+
+    Args:
+        module: The model; its parameters are optimised.
+        loss_fn: ``loss_fn(module, batch)`` -> per-sample losses of shape ``(B,)``.
+        train: Training rows, shape ``(N, D)``, on the module's device.
+        validation: Held-out rows, shape ``(M, D)``, scored without augmentation.
+        config: Optimisation settings.
+        generator: Source of shuffling (and of augmentation noise); on ``train``'s device.
+        augment: Optional ``augment(batch, extra_batch, generator)`` applied to each training batch
+            (dequantisation noise, for example).
+        train_extra: Per-row data for ``augment``, shape ``(N, ...)`` (indexed with the batch).
+        callback: Called after each epoch with ``(epoch, train_loss, validation_loss)``.
+
+    Returns:
+        The loss curves and what the guard did.
+    """
+    history = TrainingHistory()
+    lr = config.learning_rate
+
+    def new_optimizer(rate: float) -> torch.optim.Optimizer:
+        return torch.optim.Adam(module.parameters(), lr=rate, weight_decay=config.weight_decay)
+
+    optimizer = new_optimizer(lr)
+    best_state = copy.deepcopy(module.state_dict())
+    stale = 0
+    n = len(train)
+    batch_size = max(1, min(config.batch_size, n))
+
+    def validation_loss() -> float:
+        module.eval()
+        with torch.no_grad():
+            value = batched(lambda b: loss_fn(module, b), validation).mean().item()
+        module.train()
+        return value
+
+    def recover(reason: str) -> bool:
+        """Restore the best weights with a lower learning rate; False when out of restarts."""
+        nonlocal lr, optimizer
+        history.restarts += 1
+        module.load_state_dict(best_state)
+        if history.restarts > config.max_restarts:
+            logger.warning("training stopped after %d divergences (%s)", history.restarts - 1, reason)
+            return False
+        lr *= 0.5
+        optimizer = new_optimizer(lr)
+        logger.info("divergence (%s): best weights restored, learning rate now %.3g", reason, lr)
+        return True
+
+    module.train()
+    for epoch in range(config.max_epochs):
+        perm = torch.randperm(n, generator=generator, device=generator.device).to(train.device)
+        total, count, diverged = 0.0, 0, False
+        for start in range(0, n, batch_size):
+            idx = perm[start : start + batch_size]
+            if len(idx) < 2 and n > 1:
+                continue
+            batch = train[idx]
+            if augment is not None:
+                batch = augment(batch, None if train_extra is None else train_extra[idx], generator)
+            loss = loss_fn(module, batch).mean()
+            if not torch.isfinite(loss):
+                diverged = True
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = nn.utils.clip_grad_norm_(module.parameters(), config.clip_grad_norm)
+            if not torch.isfinite(grad_norm):
+                diverged = True
+                break
+            optimizer.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        val = validation_loss() if not diverged else math.nan
+        train_loss = total / max(count, 1) if not diverged else math.nan
+        history.train_loss.append(train_loss)
+        history.validation_loss.append(val)
+        if callback is not None:
+            callback(epoch, train_loss, val)
+
+        best = history.best_validation_loss
+        if diverged or not math.isfinite(val):
+            if not recover("non-finite loss"):
+                break
+            continue
+        if math.isfinite(best) and val > best + max(config.blowup_nats, abs(best)):
+            if not recover(f"validation loss {val:.4g} vs best {best:.4g}"):
+                break
+            continue
+        if not math.isfinite(best) or val < best - 1e-4 * max(1.0, abs(best)):
+            history.best_validation_loss = val
+            history.best_epoch = epoch
+            best_state = copy.deepcopy(module.state_dict())
+            stale = 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                history.stopped_early = True
+                break
+
+    module.load_state_dict(best_state)
+    module.eval()
+    return history
