@@ -1,6 +1,25 @@
 """flowad: anomaly and rare-event detection with normalizing flows."""
 
 from flowad._version import __version__
-from flowad.detectors import FlowDetector
+from flowad.detectors import (
+    AutoencoderDetector,
+    EllipticEnvelopeDetector,
+    FlowDetector,
+    IsolationForestDetector,
+    LOFDetector,
+    OneClassSVMDetector,
+    available_detectors,
+    make_detector,
+)
 
-__all__ = ["FlowDetector", "__version__"]
+__all__ = [
+    "AutoencoderDetector",
+    "EllipticEnvelopeDetector",
+    "FlowDetector",
+    "IsolationForestDetector",
+    "LOFDetector",
+    "OneClassSVMDetector",
+    "__version__",
+    "available_detectors",
+    "make_detector",
+]

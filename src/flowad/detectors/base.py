@@ -13,7 +13,14 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["AUTO_CONTAMINATION", "BaseDetector", "contamination_value", "quantile_offset"]
+__all__ = [
+    "AUTO_CONTAMINATION",
+    "BaseDetector",
+    "contamination_value",
+    "prefixed",
+    "quantile_offset",
+    "unprefixed",
+]
 
 #: The share of training normals flagged when ``contamination="auto"``.
 AUTO_CONTAMINATION = 0.01
@@ -34,6 +41,17 @@ def contamination_value(contamination: float | str) -> float:
 def quantile_offset(train_scores: np.ndarray, contamination: float | str) -> float:
     """Threshold that flags a ``contamination`` share of ``train_scores`` (shape ``(N,)``)."""
     return float(np.quantile(np.asarray(train_scores, dtype=np.float64), contamination_value(contamination)))
+
+
+def prefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``{"a": x}`` -> ``{"<prefix>.a": x}`` (to keep groups of arrays apart in a model file)."""
+    return {f"{prefix}.{k}": np.asarray(v) for k, v in arrays.items()}
+
+
+def unprefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Inverse of :func:`prefixed`: the arrays under ``prefix``, with the prefix removed."""
+    head = prefix + "."
+    return {k[len(head):]: v for k, v in arrays.items() if k.startswith(head)}
 
 
 class BaseDetector(OutlierMixin, BaseEstimator):
@@ -75,6 +93,20 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """+1 for rows predicted normal, -1 for predicted anomalies; shape ``(N,)``."""
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Fitted state for :func:`flowad.io.save`: JSON-able values and named arrays."""
+        state = {"offset_": float(self.offset_), "n_features_in_": int(self.n_features_in_)}
+        if hasattr(self, "feature_names_in_"):
+            state["feature_names_in_"] = [str(name) for name in self.feature_names_in_]
+        return state, {}
+
+    def _load_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`_save_state` returned, on a fresh instance with the same parameters."""
+        self.offset_ = float(state["offset_"])
+        self.n_features_in_ = int(state["n_features_in_"])
+        if state.get("feature_names_in_") is not None:
+            self.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

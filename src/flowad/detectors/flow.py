@@ -10,7 +10,9 @@ import torch
 from scipy.stats import chi2
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from flowad.detectors.base import BaseDetector, contamination_value, quantile_offset
+from dataclasses import asdict
+
+from flowad.detectors.base import BaseDetector, contamination_value, prefixed, quantile_offset, unprefixed
 from flowad.detectors.preprocessing import TabularScaler
 from flowad.detectors.training import (
     EpochCallback,
@@ -23,6 +25,7 @@ from flowad.detectors.training import (
     train_module,
 )
 from flowad.flows import FLOW_KINDS, build_vector_flow
+from flowad.io import register_model
 
 __all__ = ["FlowDetector"]
 
@@ -31,6 +34,7 @@ logger = logging.getLogger(__name__)
 SCORES = ("nll", "latent_norm", "mahalanobis")
 
 
+@register_model
 class FlowDetector(BaseDetector):
     """Anomaly detector built on a normalizing flow (MAF, RealNVP or neural-spline flow).
 
@@ -268,6 +272,33 @@ class FlowDetector(BaseDetector):
             return _finite(-(z**2).sum(axis=1))
         centred = z - self.latent_mean_
         return _finite(-np.einsum("ij,jk,ik->i", centred, self.latent_precision_, centred))
+
+    # ---------------------------------------------------------- model files
+    def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        state, arrays = super()._save_state()
+        state["history_"] = asdict(self.history_)
+        arrays.update(prefixed("scaler", self.scaler_.to_arrays()))
+        arrays.update(prefixed("flow", {k: v.detach().cpu().numpy() for k, v in self.flow_.state_dict().items()}))
+        arrays["latent_mean"] = self.latent_mean_
+        arrays["latent_precision"] = self.latent_precision_
+        return state, arrays
+
+    def _load_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        super()._load_state(state, arrays)
+        history = {k: v for k, v in state["history_"].items()}
+        history["train_loss"] = [np.nan if v is None else v for v in history["train_loss"]]
+        history["validation_loss"] = [np.nan if v is None else v for v in history["validation_loss"]]
+        if history["best_validation_loss"] is None:
+            history["best_validation_loss"] = np.inf
+        self.history_ = TrainingHistory(**history)
+        self.n_epochs_ = len(self.history_.train_loss)
+        self.scaler_ = TabularScaler.from_arrays(unprefixed("scaler", arrays))
+        self.device_ = resolve_device(self.device)
+        flow = self._build_flow(max(self.scaler_.n_model_features, 1)).double()
+        flow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in unprefixed("flow", arrays).items()})
+        self.flow_ = flow.to(self.device_).eval()
+        self.latent_mean_ = arrays["latent_mean"]
+        self.latent_precision_ = arrays["latent_precision"]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

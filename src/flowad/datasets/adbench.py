@@ -1,0 +1,81 @@
+"""ADBench ``.npz`` sets (``X``, ``y``) found offline, and the one-class split of the studies.
+
+Reference: Han et al., "ADBench: Anomaly Detection Benchmark", NeurIPS 2022, arXiv:2206.09426.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["adbench_root", "list_adbench", "load_adbench", "oneclass_split"]
+
+
+def adbench_root(suite: str = "classical") -> Path:
+    """Folder of an ADBench suite: ``$FLOWAD_ADBENCH/<suite>`` or ``../shared/data/adbench/<suite>``
+    seen from the current directory or from this source tree.
+
+    Raises:
+        FileNotFoundError: If no candidate exists.
+    """
+    candidates = []
+    if "FLOWAD_ADBENCH" in os.environ:
+        candidates.append(Path(os.environ["FLOWAD_ADBENCH"]) / suite)
+    candidates.append(Path.cwd().parent / "shared" / "data" / "adbench" / suite)
+    candidates.append(Path(__file__).resolve().parents[4] / "shared" / "data" / "adbench" / suite)
+    for folder in candidates:
+        if folder.is_dir():
+            return folder
+    raise FileNotFoundError(f"ADBench suite {suite!r} not found; set FLOWAD_ADBENCH (tried {candidates})")
+
+
+def list_adbench(suite: str = "classical") -> list[str]:
+    """Names of the sets in a suite (``"thyroid"``, ``"magic.gamma"``, ...), sorted."""
+    return sorted(_name(p) for p in adbench_root(suite).glob("*.npz"))
+
+
+def _name(path: Path) -> str:
+    stem = path.stem
+    head, _, rest = stem.partition("_")
+    return rest if head.isdigit() and rest else stem
+
+
+def load_adbench(name: str, suite: str = "classical") -> tuple[np.ndarray, np.ndarray]:
+    """Load one set by name (``"thyroid"`` or ``"38_thyroid"``, case-insensitive).
+
+    Returns:
+        ``X`` of shape ``(N, D)`` float64 and ``y`` of shape ``(N,)`` int (1 = anomaly).
+    """
+    root = adbench_root(suite)
+    wanted = name.lower().removesuffix(".npz")
+    for path in sorted(root.glob("*.npz")):
+        if wanted in (path.stem.lower(), _name(path).lower()):
+            with np.load(path, allow_pickle=False) as data:
+                return data["X"].astype(np.float64), data["y"].astype(np.int64)
+    raise ValueError(f"ADBench set {name!r} not in {root} (have: {', '.join(list_adbench(suite))})")
+
+
+def oneclass_split(
+    X: np.ndarray, y: np.ndarray, train_fraction: float = 0.6, random_state: int | None = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit on a random share of the normals; test on the other normals plus every anomaly.
+
+    Args:
+        X: Shape ``(N, D)``.
+        y: Shape ``(N,)``, 1 = anomaly.
+        train_fraction: Share of the normal rows used for training, in (0, 1).
+        random_state: Seed of the split.
+
+    Returns:
+        ``(X_train, X_test, y_test)``.
+    """
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction!r}")
+    rng = np.random.default_rng(random_state)
+    normal = rng.permutation(np.flatnonzero(y == 0))
+    n_train = int(round(train_fraction * len(normal)))
+    train = np.sort(normal[:n_train])
+    test = np.setdiff1d(np.arange(len(y)), train)
+    return X[train], X[test], y[test]

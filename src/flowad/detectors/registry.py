@@ -1,0 +1,51 @@
+"""Short names for every detector, so the CLI and the benchmark can look them up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from flowad.detectors.autoencoder import AutoencoderDetector
+from flowad.detectors.base import BaseDetector
+from flowad.detectors.baselines import (
+    EllipticEnvelopeDetector,
+    IsolationForestDetector,
+    LOFDetector,
+    OneClassSVMDetector,
+)
+from flowad.detectors.flow import FlowDetector
+
+__all__ = ["DETECTORS", "available_detectors", "make_detector"]
+
+#: Short name -> factory taking keyword hyper-parameters.
+DETECTORS: dict[str, Callable[..., BaseDetector]] = {
+    "maf": partial(FlowDetector, "maf"),
+    "realnvp": partial(FlowDetector, "realnvp"),
+    "nsf": partial(FlowDetector, "nsf"),
+    "iforest": IsolationForestDetector,
+    "ocsvm": OneClassSVMDetector,
+    "elliptic": EllipticEnvelopeDetector,
+    "lof": LOFDetector,
+    "ae": AutoencoderDetector,
+}
+
+
+def available_detectors() -> list[str]:
+    """The registered short names, in registry order."""
+    return list(DETECTORS)
+
+
+def make_detector(name: str, **params) -> BaseDetector:
+    """A new, unfitted detector by short name.
+
+    Args:
+        name: A key of :data:`DETECTORS`.
+        **params: Hyper-parameters for its constructor (invalid ones raise ``ValueError``).
+    """
+    if name not in DETECTORS:
+        raise ValueError(f"detector must be one of {available_detectors()}, got {name!r}")
+    factory = DETECTORS[name]
+    try:
+        return factory(**params)
+    except TypeError as err:
+        raise ValueError(f"invalid parameters for detector {name!r}: {err}") from err

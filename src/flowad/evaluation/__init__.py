@@ -1,0 +1,21 @@
+"""Metrics, reports and the demo."""
+
+from flowad.evaluation.metrics import (
+    DetectionMetrics,
+    best_f1,
+    evaluate_detector,
+    evaluate_scores,
+    pr_auc,
+    precision_recall_f1,
+    roc_auc,
+)
+
+__all__ = [
+    "DetectionMetrics",
+    "best_f1",
+    "evaluate_detector",
+    "evaluate_scores",
+    "pr_auc",
+    "precision_recall_f1",
+    "roc_auc",
+]

@@ -1,0 +1,202 @@
+"""Saving and loading models: a directory with ``config.json`` and ``weights.safetensors``.
+
+``config.json`` holds the class name, hyper-parameters, fitted state that is not an array
+(threshold, feature count and names, training history), the flowad version, the SHA-256 of the
+weights file and the SHA-256 of the configuration itself. ``weights.safetensors`` holds every array
+(network weights, preprocessing statistics). Nothing is ever pickled or unpickled.
+
+Loading refuses a model whose checksums do not match (truncated or edited files), whose flowad
+version differs in major or minor number, or that is not a flowad model at all. Saving writes a
+temporary directory next to the target and swaps it in with renames, so an interrupted save leaves
+the previous model intact; it refuses to replace anything that is not a flowad model.
+
+A detector class takes part by being decorated with :func:`register_model` and implementing
+``_save_state() -> (state: dict, arrays: dict[str, np.ndarray])`` and
+``_load_state(state, arrays)`` (called on a fresh instance built from the saved parameters).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as load_safetensors
+from safetensors.numpy import save as save_safetensors
+
+from flowad._version import __version__
+
+__all__ = ["CONFIG_FILE", "FORMAT", "WEIGHTS_FILE", "load", "register_model", "save"]
+
+FORMAT = "flowad-model"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+_MODEL_CLASSES: dict[str, type] = {}
+
+
+def register_model(cls: type) -> type:
+    """Class decorator: let :func:`load` rebuild instances of ``cls`` by name."""
+    _MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def _to_json(value: Any) -> Any:
+    """Hyper-parameters and state as JSON (tuples -> lists, NumPy scalars -> Python, NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _to_json(value.tolist())
+    if isinstance(value, np.generic):
+        return _to_json(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)  # torch.device and similar simple objects
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _config_digest(config: dict) -> str:
+    body = {k: v for k, v in config.items() if k != "config_sha256"}
+    return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _is_model_dir(path: Path) -> bool:
+    try:
+        return json.loads((path / CONFIG_FILE).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def save(detector, path: str | os.PathLike) -> Path:
+    """Save a fitted detector to the directory ``path`` (created or atomically replaced).
+
+    Args:
+        detector: A fitted flowad detector.
+        path: Target directory. An existing one is replaced only if it is a flowad model or empty.
+
+    Returns:
+        The directory written.
+
+    Raises:
+        TypeError: If ``detector`` is not a flowad model class.
+        ValueError: If it is not fitted, or ``path`` holds something other than a flowad model.
+    """
+    cls = type(detector)
+    if _MODEL_CLASSES.get(cls.__name__) is not cls:
+        raise TypeError(f"detector must be a flowad detector, got {cls.__name__}")
+    if not hasattr(detector, "offset_"):
+        raise ValueError(f"detector must be fitted before saving ({cls.__name__} is not)")
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"path {str(path)!r} is a file; a model is saved as a directory")
+        if any(path.iterdir()) and not _is_model_dir(path):
+            raise ValueError(f"path {str(path)!r} holds files that are not a flowad model; refusing to overwrite")
+
+    state, arrays = detector._save_state()
+    weights = save_safetensors({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "flowad_version": __version__,
+        "class": cls.__name__,
+        "params": _to_json(detector.get_params(deep=False)),
+        "state": _to_json(state),
+        "weights_sha256": _sha256(weights),
+    }
+    config["config_sha256"] = _config_digest(config)
+    _write_dir_atomically(path, {CONFIG_FILE: json.dumps(config, indent=2).encode(), WEIGHTS_FILE: weights})
+    return path
+
+
+def _write_dir_atomically(path: Path, files: dict[str, bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+    try:
+        for name, data in files.items():
+            with open(tmp / name, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        if path.exists():
+            os.rename(path, old)
+        os.rename(tmp, path)
+    except BaseException:
+        if old.exists() and not path.exists():
+            os.rename(old, path)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _refuse(path: Path, why: str) -> ValueError:
+    return ValueError(f"cannot load model {str(path)!r}: {why}")
+
+
+def load(path: str | os.PathLike, device: str | None = None):
+    """Load a model saved by :func:`save`.
+
+    Args:
+        path: The model directory.
+        device: Override the saved ``device`` parameter of torch-based detectors (e.g. ``"cpu"``).
+
+    Returns:
+        The fitted detector, giving the same scores as the one saved.
+
+    Raises:
+        FileNotFoundError: If ``path`` has no model files.
+        ValueError: If the files are not a flowad model, were truncated or edited, or come from an
+            incompatible flowad version.
+    """
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(f"no flowad model at {str(path)!r} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise _refuse(path, f"{CONFIG_FILE} is not valid JSON ({err})") from err
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise _refuse(path, "not a flowad model file")
+    if config.get("config_sha256") != _config_digest(config):
+        raise _refuse(path, f"{CONFIG_FILE} was modified after saving (checksum mismatch)")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise _refuse(path, f"model format {config.get('format_version')} is not supported (need {FORMAT_VERSION})")
+    saved = str(config.get("flowad_version", "?"))
+    if saved.split(".")[:2] != __version__.split(".")[:2]:
+        raise _refuse(path, f"saved by flowad {saved}, this is flowad {__version__}; use a matching version")
+    weights = (path / WEIGHTS_FILE).read_bytes()
+    if _sha256(weights) != config.get("weights_sha256"):
+        raise _refuse(path, f"{WEIGHTS_FILE} is corrupted or truncated (checksum mismatch)")
+    cls = _MODEL_CLASSES.get(config.get("class", ""))
+    if cls is None:
+        raise _refuse(path, f"unknown model class {config.get('class')!r}")
+    try:
+        arrays = load_safetensors(weights)
+    except SafetensorError as err:
+        raise _refuse(path, f"{WEIGHTS_FILE} is unreadable ({err})") from err
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()}
+    if device is not None and "device" in params:
+        params["device"] = device
+    detector = cls(**params)
+    with contextlib.suppress(AttributeError):
+        detector._validate_params()
+    detector._load_state(config["state"], arrays)
+    return detector
