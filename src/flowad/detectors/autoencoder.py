@@ -20,6 +20,7 @@ from flowad.detectors.training import (
     batched,
     resolve_device,
     seeded_torch,
+    MIN_VALIDATION,
     split_validation,
     train_module,
 )
@@ -139,7 +140,7 @@ class AutoencoderDetector(BaseDetector):
         self.scaler_ = TabularScaler.fit(X, dequantize=False)
         self.device_ = device
         Xs = self._standardize(X)
-        train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng)
+        train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng, MIN_VALIDATION)
         with seeded_torch(seed):
             module = self._build_module(Xs.shape[1]).to(device)
         data = torch.as_tensor(Xs, dtype=torch.float32, device=device)
@@ -158,7 +159,7 @@ class AutoencoderDetector(BaseDetector):
         self.module_ = module.eval()
         self.n_epochs_ = len(self.history_.train_loss)
         self.offset_ = 0.0
-        rows = X[val_idx] if len(val_idx) >= 50 and len(val_idx) < len(X) else X
+        rows = X[val_idx] if len(val_idx) < len(X) else X  # held-out rows: no optimistic bias
         self.offset_ = quantile_offset(self.score_samples(rows), self.contamination)
         return self
 

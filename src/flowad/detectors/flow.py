@@ -21,6 +21,7 @@ from flowad.detectors.training import (
     batched,
     resolve_device,
     seeded_torch,
+    MIN_VALIDATION,
     split_validation,
     train_module,
 )
@@ -62,7 +63,7 @@ class FlowDetector(BaseDetector):
         contamination: Share of normal rows flagged by the threshold: ``"auto"`` (1%) or a float in
             (0, 0.5].
         threshold: ``"quantile"``: ``offset_`` is the ``contamination`` quantile of the held-out
-            validation scores (all training rows when fewer than 50 are held out);
+            validation scores (held-out rows, never the rows the flow was fitted to);
             ``"chi2"``: the analytic cut ``-chi2.ppf(1 - contamination, d)`` for the latent scores
             (``||z||^2`` of a perfectly trained flow is chi-square with ``d`` degrees of freedom).
         dequantize: Add uniform noise over each value's bin to discrete columns while training.
@@ -165,7 +166,7 @@ class FlowDetector(BaseDetector):
         torch_seed = int(rng.integers(2**31 - 1))
 
         scaler = TabularScaler.fit(X, dequantize=self.dequantize)
-        train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng)
+        train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng, MIN_VALIDATION)
         low, width = scaler.dequantization_bins(X)
         d = scaler.n_model_features
 
@@ -204,7 +205,7 @@ class FlowDetector(BaseDetector):
             q = contamination_value(self.contamination)
             self.offset_ = -float(chi2.ppf(1.0 - q, df=max(d, 1)))
         else:
-            rows = X[val_idx] if len(val_idx) >= 50 and len(val_idx) < len(X) else X
+            rows = X[val_idx] if len(val_idx) < len(X) else X  # held-out rows: no optimistic bias
             self.offset_ = quantile_offset(self.score_samples(rows), self.contamination)
         return self
 

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "MIN_VALIDATION",
     "EpochCallback",
     "TrainingConfig",
     "TrainingHistory",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Fewest rows held out for validation (when the data has at least twice as many).
+MIN_VALIDATION = 20
 
 #: Called after every epoch with ``(epoch, train_loss, validation_loss)``.
 EpochCallback = Callable[[int, float, float], None]
@@ -105,7 +109,8 @@ def split_validation(
     if n < 2 or fraction == 0.0:
         idx = np.arange(n)
         return idx, idx
-    n_val = min(n - 1, max(min_validation, int(round(fraction * n))))
+    n_val = min(n // 2, max(min_validation, int(round(fraction * n))))
+    n_val = max(n_val, 1)
     perm = rng.permutation(n)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 

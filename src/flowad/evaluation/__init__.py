@@ -1,5 +1,6 @@
 """Metrics, reports and the demo."""
 
+from flowad.evaluation.demo import markdown_table, run_demo
 from flowad.evaluation.metrics import (
     DetectionMetrics,
     best_f1,
@@ -15,7 +16,9 @@ __all__ = [
     "best_f1",
     "evaluate_detector",
     "evaluate_scores",
+    "markdown_table",
     "pr_auc",
     "precision_recall_f1",
     "roc_auc",
+    "run_demo",
 ]

@@ -1,0 +1,207 @@
+"""The ``flowad`` command line. Every command only calls the library API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from flowad import io
+from flowad._version import __version__
+from flowad.datasets import read_table
+from flowad.detectors import available_detectors, make_detector
+from flowad.evaluation import evaluate_detector, run_demo
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="flowad: anomaly and rare-event detection with normalizing flows.",
+)
+out = Console()
+err = Console(stderr=True)
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log messages.")]
+LabelColumn = Annotated[
+    str | None,
+    typer.Option("--label-column", "-l", help="Column with labels, 1 = anomaly (for .npz files: y)."),
+]
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+        transient=True,
+    )
+
+
+def _features(table, names_from_file: bool):
+    """Features as a DataFrame for named (CSV/Parquet) columns, so names are checked at score time."""
+    return pd.DataFrame(table.X, columns=table.feature_names) if names_from_file else table.X
+
+
+def _named(path: Path) -> bool:
+    return path.suffix.lower() != ".npz"
+
+
+@app.command()
+def fit(
+    data: Annotated[Path, typer.Argument(help="Training data: .csv, .parquet or .npz (X, y).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
+    model: Annotated[str, typer.Option("--model", "-m", help=f"Detector: {', '.join(available_detectors())}.")] = "maf",
+    label_column: LabelColumn = None,
+    include_anomalies: Annotated[
+        bool, typer.Option(help="Also train on rows labelled 1 (default: fit on the normal rows only).")
+    ] = False,
+    epochs: Annotated[int | None, typer.Option(help="Maximum training epochs (torch detectors).")] = None,
+    contamination: Annotated[str, typer.Option(help="'auto' (1%) or share of normal rows flagged.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Fit a detector on DATA and save it to a model directory."""
+    _setup_logging(quiet)
+    table = read_table(data, label_column)
+    X = _features(table, _named(data))
+    if table.y is not None and not include_anomalies:
+        keep = table.y == 0
+        X = X[keep] if isinstance(X, np.ndarray) else X.loc[keep]
+        logging.info("training on %d normal rows (%d labelled anomalies left out)", keep.sum(), (~keep).sum())
+    detector = make_detector(model)
+    params = detector.get_params()
+    detector.set_params(contamination=contamination if contamination == "auto" else _share(contamination))
+    if "random_state" in params:
+        detector.set_params(random_state=seed)
+    if epochs is not None:
+        if "max_epochs" not in params:
+            raise ValueError(f"--epochs applies to torch detectors only, not {model!r}")
+        detector.set_params(max_epochs=epochs)
+    if "max_epochs" in detector.get_params():
+        with _progress(quiet) as progress:
+            task = progress.add_task(f"fit {model}", total=detector.get_params()["max_epochs"], status="")
+            detector.fit(X, callback=lambda e, t, v: progress.update(
+                task, completed=e + 1, status=f"val NLL {v:.3f}" if model in ("maf", "realnvp", "nsf") else f"val loss {v:.4f}"))
+    else:
+        detector.fit(X)
+    io.save(detector, output)
+    out.print(f"saved {model} model ({len(X)} rows, {table.X.shape[1]} features) to {output}")
+
+
+def _share(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"contamination must be 'auto' or a number in (0, 0.5], got {text!r}") from None
+
+
+@app.command()
+def score(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory written by 'flowad fit'.")],
+    data: Annotated[Path, typer.Argument(help="Data to score: .csv, .parquet or .npz.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")] = Path("scores.csv"),
+    label_column: LabelColumn = None,
+    quiet: Quiet = False,
+) -> None:
+    """Score every row of DATA: writes 'score' (higher = more normal) and 'label' (+1 normal, -1 anomaly)."""
+    _setup_logging(quiet)
+    detector = io.load(model_dir)
+    table = read_table(data, label_column)
+    X = _features(table, _named(data))
+    scores = detector.score_samples(X)
+    labels = np.where(scores < detector.offset_, -1, 1)
+    if output.exists() and output.is_dir():
+        raise ValueError(f"--output {str(output)!r} is a directory; give a CSV file name")
+    pd.DataFrame({"score": scores, "label": labels}).to_csv(output, index=False)
+    out.print(f"scored {len(scores)} rows: {int((labels == -1).sum())} flagged as anomalies -> {output}")
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory written by 'flowad fit'.")],
+    data: Annotated[Path, typer.Argument(help="Labelled data: .csv, .parquet or .npz (X, y).")],
+    label_column: LabelColumn = "y",
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON file for the metrics.")] = Path("metrics.json"),
+    quiet: Quiet = False,
+) -> None:
+    """Evaluate a saved model on labelled DATA: ROC-AUC, PR-AUC, precision/recall/F1."""
+    _setup_logging(quiet)
+    detector = io.load(model_dir)
+    table = read_table(data, label_column)
+    if table.y is None:
+        raise ValueError(f"{data.name} has no labels; give --label-column (for .npz files, an array y)")
+    metrics = evaluate_detector(detector, _features(table, _named(data)), table.y).as_dict()
+    output.write_text(json.dumps(metrics, indent=2))
+    view = RichTable(title=f"{model_dir} on {data.name}")
+    view.add_column("metric")
+    view.add_column("value", justify="right")
+    for name, value in metrics.items():
+        view.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(view)
+    out.print("precision/recall/F1 at the model's own threshold; best_f1 is optimistic (test-tuned).")
+    out.print(f"metrics written to {output}")
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")] = Path("runs/demo"),
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Compare every detector on scikit-learn's breast-cancer set and write a small report."""
+    _setup_logging(True)
+    names = available_detectors()
+    with _progress(quiet) as progress:
+        task = progress.add_task("demo", total=len(names), status="")
+
+        def advance(name: str) -> None:
+            done = names.index(name)
+            progress.update(task, completed=done, status=f"fitting {name}")
+
+        table = run_demo(output, random_state=seed, on_detector=advance)
+        progress.update(task, completed=len(names))
+    view = RichTable(title="Breast cancer (benign = normal, malignant = anomaly), one-class split")
+    for column in table.columns:
+        view.add_column(column, justify="left" if column == "detector" else "right")
+    for row in table.itertuples(index=False):
+        view.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    out.print(view)
+    out.print(f"report written to {output}/ (metrics.md, metrics.csv, roc.png, histograms.png)")
+
+
+@app.command()
+def version() -> None:
+    """Print the flowad version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    """Entry point: runs the app; user errors print one line and exit with status 1."""
+    try:
+        app()
+    except (ValueError, TypeError, FileNotFoundError, OSError) as error:
+        err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
