@@ -141,21 +141,21 @@ class AutoencoderDetector(BaseDetector):
         self.device_ = device
         Xs = self._standardize(X)
         train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng, MIN_VALIDATION)
-        with seeded_torch(seed):
-            module = self._build_module(Xs.shape[1]).to(device)
         data = torch.as_tensor(Xs, dtype=torch.float32, device=device)
-        self.history_ = train_module(
-            module,
-            _reconstruction_error,
-            train=data[train_idx],
-            validation=data[val_idx],
-            config=TrainingConfig(
-                max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                weight_decay=self.weight_decay, patience=self.patience,
-            ),
-            generator=torch.Generator(device=device).manual_seed(seed),
-            callback=callback,
-        )
+        with seeded_torch(seed):  # initial weights and dropout masks
+            module = self._build_module(Xs.shape[1]).to(device)
+            self.history_ = train_module(
+                module,
+                _reconstruction_error,
+                train=data[train_idx],
+                validation=data[val_idx],
+                config=TrainingConfig(
+                    max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                    weight_decay=self.weight_decay, patience=self.patience,
+                ),
+                generator=torch.Generator(device=device).manual_seed(seed),
+                callback=callback,
+            )
         self.module_ = module.eval()
         self.n_epochs_ = len(self.history_.train_loss)
         self.offset_ = 0.0

@@ -55,7 +55,7 @@ class FlowDetector(BaseDetector):
         flow: ``"maf"``, ``"realnvp"`` or ``"nsf"``.
         transforms: Number of flow transforms (depth).
         hidden_features: Hidden widths of each transform's conditioner network.
-        score: What ``score_samples`` returns, higher = more normal:
+        score_type: What ``score_samples`` returns, higher = more normal:
             ``"nll"``: log-likelihood of each row in nats (in the units of the input columns);
             ``"latent_norm"``: ``-||z||^2`` of the latent code ``z``;
             ``"mahalanobis"``: minus the squared Mahalanobis distance of ``z`` from the mean and
@@ -93,7 +93,7 @@ class FlowDetector(BaseDetector):
         "flow": [StrOptions(set(FLOW_KINDS))],
         "transforms": [Interval(Integral, 1, None, closed="left")],
         "hidden_features": ["array-like"],
-        "score": [StrOptions(set(SCORES))],
+        "score_type": [StrOptions(set(SCORES))],
         "threshold": [StrOptions({"quantile", "chi2"})],
         "dequantize": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -113,7 +113,7 @@ class FlowDetector(BaseDetector):
         *,
         transforms: int = 5,
         hidden_features: tuple[int, ...] = (64, 64),
-        score: str = "nll",
+        score_type: str = "nll",
         contamination: float | str = "auto",
         threshold: str = "quantile",
         dequantize: bool = True,
@@ -130,7 +130,7 @@ class FlowDetector(BaseDetector):
         self.flow = flow
         self.transforms = transforms
         self.hidden_features = hidden_features
-        self.score = score
+        self.score_type = score_type
         self.contamination = contamination
         self.threshold = threshold
         self.dequantize = dequantize
@@ -158,8 +158,8 @@ class FlowDetector(BaseDetector):
         """
         self._validate_params()
         X = self._validate_fit_input(X, min_samples=2)
-        if self.threshold == "chi2" and self.score == "nll":
-            raise ValueError("threshold='chi2' needs score='latent_norm' or 'mahalanobis', not 'nll'")
+        if self.threshold == "chi2" and self.score_type == "nll":
+            raise ValueError("threshold='chi2' needs score_type='latent_norm' or 'mahalanobis', not 'nll'")
         contamination_value(self.contamination)
         device = resolve_device(self.device)
         rng = np.random.default_rng(self.random_state)
@@ -170,25 +170,11 @@ class FlowDetector(BaseDetector):
         low, width = scaler.dequantization_bins(X)
         d = scaler.n_model_features
 
-        generator = torch.Generator(device=device).manual_seed(torch_seed)
         with seeded_torch(torch_seed):
             flow = self._build_flow(max(d, 1)).to(device)
-        history = TrainingHistory()
-        if d > 0:
-            to_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
-            val_noise = np.random.default_rng(torch_seed).random((len(val_idx), d))
-            validation = to_tensor(low[val_idx] + val_noise * width[val_idx])
-            history = train_module(
-                flow,
-                lambda module, batch: -module().log_prob(batch),
-                train=to_tensor(low[train_idx]),
-                validation=validation,
-                config=self._training_config(),
-                generator=generator,
-                augment=_dequantize_batch if width.any() else None,
-                train_extra=to_tensor(width[train_idx]),
-                callback=callback,
-            )
+            history = TrainingHistory()
+            if d > 0:
+                history = self._train(flow, low, width, train_idx, val_idx, device, torch_seed, callback)
         self.scaler_ = scaler
         self.flow_ = flow.double().eval()
         self.device_ = device
@@ -208,6 +194,22 @@ class FlowDetector(BaseDetector):
             rows = X[val_idx] if len(val_idx) < len(X) else X  # held-out rows: no optimistic bias
             self.offset_ = quantile_offset(self.score_samples(rows), self.contamination)
         return self
+
+    def _train(self, flow, low, width, train_idx, val_idx, device, seed, callback) -> TrainingHistory:
+        """Maximum-likelihood training on dequantised rows (``low + U * width``, shapes ``(N, d)``)."""
+        to_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
+        val_noise = np.random.default_rng(seed).random((len(val_idx), low.shape[1]))
+        return train_module(
+            flow,
+            lambda module, batch: -module().log_prob(batch),
+            train=to_tensor(low[train_idx]),
+            validation=to_tensor(low[val_idx] + val_noise * width[val_idx]),
+            config=self._training_config(),
+            generator=torch.Generator(device=device).manual_seed(seed),
+            augment=_dequantize_batch if width.any() else None,
+            train_extra=to_tensor(width[train_idx]),
+            callback=callback,
+        )
 
     def _build_flow(self, features: int) -> torch.nn.Module:
         return build_vector_flow(self.flow, features, self.transforms, tuple(self.hidden_features))
@@ -251,7 +253,7 @@ class FlowDetector(BaseDetector):
         logp = logp + self.scaler_.log_abs_det() + self.scaler_.constant_log_density(X)
         return _finite(logp)
 
-    def transform(self, X) -> np.ndarray:
+    def latent_codes(self, X) -> np.ndarray:
         """Latent codes ``z`` of each row, shape ``(N, d)`` with ``d`` the non-constant columns.
 
         Args:
@@ -260,16 +262,16 @@ class FlowDetector(BaseDetector):
         return self._latent(self._validate_score_input(X))
 
     def score_samples(self, X) -> np.ndarray:
-        """Normality score per row (see ``score``), shape ``(N,)``; higher means more normal.
+        """Normality score per row (see ``score_type``), shape ``(N,)``; higher means more normal.
 
         Args:
             X: Shape ``(N, D)``.
         """
         X = self._validate_score_input(X)
-        if self.score == "nll":
+        if self.score_type == "nll":
             return self._log_likelihood(X)
         z = self._latent(X)
-        if self.score == "latent_norm":
+        if self.score_type == "latent_norm":
             return _finite(-(z**2).sum(axis=1))
         centred = z - self.latent_mean_
         return _finite(-np.einsum("ij,jk,ik->i", centred, self.latent_precision_, centred))
