@@ -158,9 +158,8 @@ class AutoencoderDetector(BaseDetector):
             )
         self.module_ = module.eval()
         self.n_epochs_ = len(self.history_.train_loss)
-        self.offset_ = 0.0
         rows = X[val_idx] if len(val_idx) < len(X) else X  # held-out rows: no optimistic bias
-        self.offset_ = quantile_offset(self.score_samples(rows), self.contamination)
+        self.offset_ = quantile_offset(self._score(rows), self.contamination)
         return self
 
     def _standardize(self, X: np.ndarray) -> np.ndarray:
@@ -169,7 +168,9 @@ class AutoencoderDetector(BaseDetector):
 
     def score_samples(self, X) -> np.ndarray:
         """Minus the mean squared reconstruction error per row, shape ``(N,)``."""
-        X = self._validate_score_input(X)
+        return self._score(self._validate_score_input(X))
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
         data = torch.as_tensor(self._standardize(X), dtype=torch.float32, device=self.device_)
         with torch.no_grad():
             error = batched(lambda b: _reconstruction_error(self.module_, b), data)

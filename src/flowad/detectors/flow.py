@@ -186,13 +186,12 @@ class FlowDetector(BaseDetector):
         cov = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else np.eye(codes.shape[1])
         self.latent_precision_ = np.linalg.pinv(cov + 1e-9 * np.eye(len(cov)), hermitian=True)
 
-        self.offset_ = 0.0  # scoring below needs the attribute; set for real right after
         if self.threshold == "chi2":
             q = contamination_value(self.contamination)
             self.offset_ = -float(chi2.ppf(1.0 - q, df=max(d, 1)))
         else:
             rows = X[val_idx] if len(val_idx) < len(X) else X  # held-out rows: no optimistic bias
-            self.offset_ = quantile_offset(self.score_samples(rows), self.contamination)
+            self.offset_ = quantile_offset(self._score(rows), self.contamination)
         return self
 
     def _train(self, flow, low, width, train_idx, val_idx, device, seed, callback) -> TrainingHistory:
@@ -267,7 +266,9 @@ class FlowDetector(BaseDetector):
         Args:
             X: Shape ``(N, D)``.
         """
-        X = self._validate_score_input(X)
+        return self._score(self._validate_score_input(X))
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
         if self.score_type == "nll":
             return self._log_likelihood(X)
         z = self._latent(X)

@@ -1,0 +1,42 @@
+"""The registry and the classic detectors: same contract, sensible detection."""
+
+import numpy as np
+import pytest
+
+from flowad import available_detectors, make_detector
+from flowad.detectors import AutoencoderDetector, FlowDetector
+from flowad.evaluation import roc_auc
+
+from .conftest import FAST
+
+
+def test_registry_names():
+    assert available_detectors() == ["maf", "realnvp", "nsf", "iforest", "ocsvm", "elliptic", "lof", "ae"]
+    assert make_detector("nsf").flow == "nsf"
+    assert isinstance(make_detector("realnvp", transforms=3), FlowDetector)
+
+
+@pytest.mark.parametrize("name", ["iforest", "ocsvm", "elliptic", "lof", "ae"])
+def test_baselines_detect_clear_outliers(blobs, name):
+    train, (test, y) = blobs
+    params = {"max_epochs": 100} if name == "ae" else {}
+    detector = make_detector(name, **params).fit(train)
+    scores = detector.score_samples(test)
+    assert roc_auc(y, -scores) > 0.85
+    np.testing.assert_array_equal(detector.predict(test), np.where(scores < detector.offset_, -1, 1))
+
+
+@pytest.mark.parametrize("name", ["iforest", "ocsvm", "elliptic", "lof", "ae"])
+def test_contamination_sets_the_training_quantile(blobs, name):
+    train, _ = blobs
+    low = make_detector(name, contamination=0.01, **FAST.get(name, {})).fit(train).offset_
+    high = make_detector(name, contamination=0.3, **FAST.get(name, {})).fit(train).offset_
+    assert low < high
+
+
+def test_autoencoder_arguments_shape_the_network():
+    X = np.random.default_rng(0).normal(size=(100, 8))
+    detector = AutoencoderDetector(hidden_features=(12,), bottleneck=3, dropout=0.2, max_epochs=2).fit(X)
+    linears = [m for m in detector.module_.modules() if m.__class__.__name__ == "Linear"]
+    assert [(m.in_features, m.out_features) for m in linears] == [(8, 12), (12, 3), (3, 12), (12, 8)]
+    assert detector.n_epochs_ <= 2
