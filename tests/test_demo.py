@@ -7,7 +7,7 @@ from flowad.evaluation import run_demo
 
 def test_demo_report(tmp_path):
     table = run_demo(tmp_path / "demo", detectors=["maf", "iforest"], random_state=0)
-    assert list(table["detector"]) == sorted(table["detector"], key=lambda d: -table.set_index("detector").loc[d, "roc_auc"])
+    assert table["roc_auc"].is_monotonic_decreasing
     for name in ("metrics.csv", "metrics.md", "roc.png", "histograms.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     written = pd.read_csv(tmp_path / "demo" / "metrics.csv")

@@ -134,10 +134,9 @@ def test_unfitted_or_foreign_objects_are_refused(tmp_path):
 
 def test_no_pickle_anywhere_in_the_package():
     import pathlib
+    import re
 
     import flowad
-
-    import re
 
     source = "\n".join(p.read_text() for p in pathlib.Path(flowad.__file__).parent.rglob("*.py"))
     unsafe = re.findall(r"import pickle|pickle\.loads?\(|torch\.load\(|joblib|allow_pickle=True|cloudpickle", source)

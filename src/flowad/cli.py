@@ -18,10 +18,12 @@ from rich.table import Table as RichTable
 from flowad import io
 from flowad._version import __version__
 from flowad.datasets import read_table
-from flowad.detectors import available_detectors, make_detector
+from flowad.detectors import FlowDetector, available_detectors, make_detector
 from flowad.evaluation import evaluate_detector, run_demo
 
 __all__ = ["app", "main"]
+
+logger = logging.getLogger("flowad.cli")
 
 app = typer.Typer(
     add_completion=False,
@@ -86,7 +88,7 @@ def fit(
     if table.y is not None and not include_anomalies:
         keep = table.y == 0
         X = X[keep] if isinstance(X, np.ndarray) else X.loc[keep]
-        logging.info("training on %d normal rows (%d labelled anomalies left out)", keep.sum(), (~keep).sum())
+        logger.info("training on %d normal rows (%d labelled anomalies left out)", keep.sum(), (~keep).sum())
     detector = make_detector(model)
     params = detector.get_params()
     detector.set_params(contamination=contamination if contamination == "auto" else _share(contamination))
@@ -99,8 +101,8 @@ def fit(
     if "max_epochs" in detector.get_params():
         with _progress(quiet) as progress:
             task = progress.add_task(f"fit {model}", total=detector.get_params()["max_epochs"], status="")
-            detector.fit(X, callback=lambda e, t, v: progress.update(
-                task, completed=e + 1, status=f"val NLL {v:.3f}" if model in ("maf", "realnvp", "nsf") else f"val loss {v:.4f}"))
+            label = "val NLL" if isinstance(detector, FlowDetector) else "val loss"
+            detector.fit(X, callback=lambda e, t, v: progress.update(task, completed=e + 1, status=f"{label} {v:.4g}"))
     else:
         detector.fit(X)
     io.save(detector, output)

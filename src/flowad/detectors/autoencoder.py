@@ -9,18 +9,16 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from dataclasses import asdict
-
 from flowad.detectors.base import BaseDetector, prefixed, quantile_offset, unprefixed
 from flowad.detectors.preprocessing import TabularScaler
 from flowad.detectors.training import (
+    MIN_VALIDATION,
     EpochCallback,
     TrainingConfig,
     TrainingHistory,
     batched,
     resolve_device,
     seeded_torch,
-    MIN_VALIDATION,
     split_validation,
     train_module,
 )
@@ -44,7 +42,7 @@ class MLPAutoencoder(nn.Module):
 
         def stack(widths: list[int]) -> nn.Sequential:
             layers: list[nn.Module] = []
-            for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
                 layers.append(nn.Linear(a, b))
                 if i < len(widths) - 2:
                     layers += [nn.ReLU(), nn.Dropout(dropout)]

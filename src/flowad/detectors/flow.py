@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,18 +11,22 @@ import torch
 from scipy.stats import chi2
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from dataclasses import asdict
-
-from flowad.detectors.base import BaseDetector, contamination_value, prefixed, quantile_offset, unprefixed
+from flowad.detectors.base import (
+    BaseDetector,
+    contamination_value,
+    prefixed,
+    quantile_offset,
+    unprefixed,
+)
 from flowad.detectors.preprocessing import TabularScaler
 from flowad.detectors.training import (
+    MIN_VALIDATION,
     EpochCallback,
     TrainingConfig,
     TrainingHistory,
     batched,
     resolve_device,
     seeded_torch,
-    MIN_VALIDATION,
     split_validation,
     train_module,
 )
@@ -196,7 +201,9 @@ class FlowDetector(BaseDetector):
 
     def _train(self, flow, low, width, train_idx, val_idx, device, seed, callback) -> TrainingHistory:
         """Maximum-likelihood training on dequantised rows (``low + U * width``, shapes ``(N, d)``)."""
-        to_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
+        def to_tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a, dtype=torch.float32, device=device)
+
         val_noise = np.random.default_rng(seed).random((len(val_idx), low.shape[1]))
         return train_module(
             flow,
@@ -319,4 +326,5 @@ def _dequantize_batch(low: torch.Tensor, width: torch.Tensor, generator: torch.G
 def _finite(values: np.ndarray) -> np.ndarray:
     """Replace NaN and -inf (densities too small for float64) by the lowest finite float."""
     lowest = np.finfo(np.float64).min
-    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=lowest, neginf=lowest, posinf=np.finfo(np.float64).max)
+    highest = np.finfo(np.float64).max
+    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=lowest, neginf=lowest, posinf=highest)

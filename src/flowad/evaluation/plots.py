@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import roc_curve
 
 __all__ = ["plot_roc_curves", "plot_score_histograms"]
 
@@ -51,7 +51,7 @@ def plot_score_histograms(y_true: np.ndarray, anomaly_scores: dict[str, np.ndarr
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows), dpi=100, squeeze=False)
     y = np.asarray(y_true).astype(bool)
-    for ax, name in zip(axes.flat, names):
+    for ax, name in zip(list(axes.flat)[: len(names)], names, strict=True):
         scores = np.asarray(anomaly_scores[name])
         # The range follows the normal rows (flows give far anomalies astronomically large scores);
         # anything beyond twice the normals' spread is piled into the last bin.
