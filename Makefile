@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --upgrade pip
 	# PyTorch first, pinned: on these machines this is the local CPU build (no CUDA wheels).
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -18,8 +18,10 @@ from rich.table import Table as RichTable
 from flowad import io
 from flowad._version import __version__
 from flowad.datasets import read_table
-from flowad.detectors import FlowDetector, available_detectors, make_detector
+from flowad.detectors import FlowDetector, available_detectors, available_peers, make_detector
 from flowad.evaluation import evaluate_detector, run_demo
+from flowad.evaluation.bench import BenchConfig, run_bench
+from flowad.evaluation.report import write_report
 
 __all__ = ["app", "main"]
 
@@ -188,6 +190,53 @@ def demo(
         view.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
     out.print(view)
     out.print(f"report written to {output}/ (metrics.md, metrics.csv, roc.png, histograms.png)")
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+@app.command()
+def bench(
+    suite: Annotated[list[str], typer.Option(
+        help="Folder of ADBench .npz files, an ADBench suite name (classical, mvtec_resnet18) or 'builtin'. "
+             "Repeatable.")] = ["classical"],  # noqa: B006 - typer needs a list default
+    datasets: Annotated[str | None, typer.Option(help="Comma-separated data set names to keep.")] = None,
+    detectors: Annotated[str | None, typer.Option(
+        help="Comma-separated registry names (default: flowad's detectors plus the PyOD peers installed).")] = None,
+    protocols: Annotated[str, typer.Option(help="oneclass and/or unsupervised, comma-separated.")] = "oneclass",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    max_rows: Annotated[int, typer.Option(help="Subsample larger sets to this many rows (0: keep all).")] = 20_000,
+    roc_datasets: Annotated[str | None, typer.Option(help="Sets whose ROC curves go into the report.")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads for the run.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Results and report folder.")] = Path("runs/bench"),
+    quiet: Quiet = False,
+) -> None:
+    """Benchmark detectors on data-set suites; resumes an interrupted run in the same folder."""
+    _setup_logging(True)
+    config = BenchConfig(
+        suites=suite,
+        datasets=_csv(datasets),
+        detectors=_csv(detectors) or available_detectors() + available_peers(),
+        protocols=_csv(protocols),
+        seeds=[_integer(s, "seeds") for s in _csv(seeds) or []],
+        max_rows=max_rows or None,
+        roc_datasets=_csv(roc_datasets) or [],
+        torch_threads=threads,
+    )
+    with _progress(quiet) as progress:
+        task = progress.add_task("bench", total=None, status="")
+        run_bench(config, output, on_job=lambda done, total, what: progress.update(
+            task, completed=done, total=total, status=what))
+    md, page = write_report(output)
+    out.print(f"results: {output}/results.csv; report: {md} and {page}")
+
+
+def _integer(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--{name} must be comma-separated integers, got {text!r}") from None
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""ADBench ``.npz`` sets (``X``, ``y``) found offline, and the one-class split of the studies.
+"""ADBench ``.npz`` sets (``X``, ``y``) found offline.
 
 Reference: Han et al., "ADBench: Anomaly Detection Benchmark", NeurIPS 2022, arXiv:2206.09426.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["adbench_root", "list_adbench", "load_adbench", "oneclass_split"]
+__all__ = ["adbench_root", "list_adbench", "load_adbench", "load_npz_folder"]
 
 
 def adbench_root(suite: str = "classical") -> Path:
@@ -57,25 +57,9 @@ def load_adbench(name: str, suite: str = "classical") -> tuple[np.ndarray, np.nd
     raise ValueError(f"ADBench set {name!r} not in {root} (have: {', '.join(list_adbench(suite))})")
 
 
-def oneclass_split(
-    X: np.ndarray, y: np.ndarray, train_fraction: float = 0.6, random_state: int | None = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fit on a random share of the normals; test on the other normals plus every anomaly.
-
-    Args:
-        X: Shape ``(N, D)``.
-        y: Shape ``(N,)``, 1 = anomaly.
-        train_fraction: Share of the normal rows used for training, in (0, 1).
-        random_state: Seed of the split.
-
-    Returns:
-        ``(X_train, X_test, y_test)``.
-    """
-    if not 0.0 < train_fraction < 1.0:
-        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction!r}")
-    rng = np.random.default_rng(random_state)
-    normal = rng.permutation(np.flatnonzero(y == 0))
-    n_train = int(round(train_fraction * len(normal)))
-    train = np.sort(normal[:n_train])
-    test = np.setdiff1d(np.arange(len(y)), train)
-    return X[train], X[test], y[test]
+def load_npz_folder(folder: str | Path) -> dict[str, Path]:
+    """The ADBench-format sets in any folder: name -> ``.npz`` path, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"suite folder not found: {folder}")
+    return dict(sorted((_name(p), p) for p in folder.glob("*.npz")))

@@ -9,7 +9,8 @@ from flowad.detectors.baselines import (
     OneClassSVMDetector,
 )
 from flowad.detectors.flow import FlowDetector
-from flowad.detectors.registry import DETECTORS, available_detectors, make_detector
+from flowad.detectors.peers import PyODDetector
+from flowad.detectors.registry import DETECTORS, available_detectors, available_peers, make_detector
 
 __all__ = [
     "DETECTORS",
@@ -20,6 +21,8 @@ __all__ = [
     "IsolationForestDetector",
     "LOFDetector",
     "OneClassSVMDetector",
+    "PyODDetector",
     "available_detectors",
+    "available_peers",
     "make_detector",
 ]

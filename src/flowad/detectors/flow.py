@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from dataclasses import asdict
 from numbers import Integral, Real
 
@@ -19,12 +20,12 @@ from flowad.detectors.base import (
     unprefixed,
 )
 from flowad.detectors.preprocessing import TabularScaler
+from flowad.detectors.projection import PCAProjection, choose_components
 from flowad.detectors.training import (
     MIN_VALIDATION,
     EpochCallback,
     TrainingConfig,
     TrainingHistory,
-    batched,
     resolve_device,
     seeded_torch,
     split_validation,
@@ -72,6 +73,13 @@ class FlowDetector(BaseDetector):
             ``"chi2"``: the analytic cut ``-chi2.ppf(1 - contamination, d)`` for the latent scores
             (``||z||^2`` of a perfectly trained flow is chi-square with ``d`` degrees of freedom).
         dequantize: Add uniform noise over each value's bin to discrete columns while training.
+        noise_std: Standard deviation of Gaussian noise added to every standardised training row
+            (noise regularisation: Rothfuss et al., "Noise Regularization for Conditional Density
+            Estimation", arXiv:1907.08982); 0 for none.
+        pca_components: Reduce wide inputs before the flow (:mod:`~flowad.detectors.projection`):
+            the flow models the top components, the rest is a Gaussian residual, so the density
+            stays exact. ``"auto"`` reduces only when rows are few for the width (fewer than 10 per
+            feature) or there are more than 64 features; an int fixes ``k``; ``None`` never reduces.
         max_epochs: Upper bound on training epochs.
         batch_size: Mini-batch size.
         learning_rate: Adam learning rate.
@@ -87,6 +95,7 @@ class FlowDetector(BaseDetector):
         offset_: Threshold on ``score_samples``; rows below it are predicted anomalies.
         flow_: The trained flow (float64, on ``device_``).
         scaler_: Learned preprocessing.
+        projection_: The PCA step, or ``None`` when the flow sees every column.
         history_: Loss curves and divergence recoveries.
         latent_mean_: Shape ``(d,)``, mean latent code of the training rows.
         latent_precision_: Shape ``(d, d)``, inverse covariance of the training codes.
@@ -101,6 +110,8 @@ class FlowDetector(BaseDetector):
         "score_type": [StrOptions(set(SCORES))],
         "threshold": [StrOptions({"quantile", "chi2"})],
         "dequantize": ["boolean"],
+        "noise_std": [Interval(Real, 0, None, closed="left")],
+        "pca_components": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -122,6 +133,8 @@ class FlowDetector(BaseDetector):
         contamination: float | str = "auto",
         threshold: str = "quantile",
         dequantize: bool = True,
+        noise_std: float = 0.0,
+        pca_components: int | str | None = "auto",
         max_epochs: int = 200,
         batch_size: int = 256,
         learning_rate: float = 1e-3,
@@ -139,6 +152,8 @@ class FlowDetector(BaseDetector):
         self.contamination = contamination
         self.threshold = threshold
         self.dequantize = dequantize
+        self.noise_std = noise_std
+        self.pca_components = pca_components
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -172,15 +187,18 @@ class FlowDetector(BaseDetector):
 
         scaler = TabularScaler.fit(X, dequantize=self.dequantize)
         train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng, MIN_VALIDATION)
-        low, width = scaler.dequantization_bins(X)
         d = scaler.n_model_features
+        k = self._n_components(len(train_idx), d)
+        projection = PCAProjection.fit(scaler.transform(X[train_idx]), k) if 0 < k < d else None
+        low, width = scaler.dequantization_bins(X)
 
         with seeded_torch(torch_seed):
-            flow = self._build_flow(max(d, 1)).to(device)
+            flow = self._build_flow(max(k, 1)).to(device)
             history = TrainingHistory()
             if d > 0:
-                history = self._train(flow, low, width, train_idx, val_idx, device, torch_seed, callback)
+                history = self._train(flow, projection, low, width, train_idx, val_idx, device, torch_seed, callback)
         self.scaler_ = scaler
+        self.projection_ = projection
         self.flow_ = flow.double().eval()
         self.device_ = device
         self.history_ = history
@@ -199,20 +217,28 @@ class FlowDetector(BaseDetector):
             self.offset_ = quantile_offset(self._score(rows), self.contamination)
         return self
 
-    def _train(self, flow, low, width, train_idx, val_idx, device, seed, callback) -> TrainingHistory:
+    def _n_components(self, n_rows: int, d: int) -> int:
+        if d == 0 or self.pca_components is None:
+            return d
+        if self.pca_components == "auto":
+            return choose_components(n_rows, d)
+        return min(int(self.pca_components), d)
+
+    def _train(self, flow, projection, low, width, train_idx, val_idx, device, seed, callback) -> TrainingHistory:
         """Maximum-likelihood training on dequantised rows (``low + U * width``, shapes ``(N, d)``)."""
         def to_tensor(a: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(a, dtype=torch.float32, device=device)
 
+        project = (lambda batch: batch) if projection is None else _torch_projection(projection, to_tensor)
         val_noise = np.random.default_rng(seed).random((len(val_idx), low.shape[1]))
         return train_module(
             flow,
-            lambda module, batch: -module().log_prob(batch),
+            lambda module, batch: -module().log_prob(project(batch)),
             train=to_tensor(low[train_idx]),
             validation=to_tensor(low[val_idx] + val_noise * width[val_idx]),
             config=self._training_config(),
             generator=torch.Generator(device=device).manual_seed(seed),
-            augment=_dequantize_batch if width.any() else None,
+            augment=partial(_augment, noise_std=self.noise_std) if width.any() or self.noise_std > 0 else None,
             train_extra=to_tensor(width[train_idx]),
             callback=callback,
         )
@@ -231,16 +257,26 @@ class FlowDetector(BaseDetector):
         )
 
     # --------------------------------------------------------------- scores
-    def _model_input(self, X: np.ndarray) -> torch.Tensor:
+    def _terms(self, X: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """For rows ``X`` (N, D): the flow's input (N, k), the log-density the preprocessing adds
+        (N,), and the residual's squared whitened norm (N,)."""
         Xs = self.scaler_.transform(X)
+        extra = self.scaler_.log_abs_det() + self.scaler_.constant_log_density(X)
+        residual = np.zeros(len(X))
+        if self.projection_ is not None:
+            extra = extra + self.projection_.log_abs_det() + self.projection_.residual_log_density(Xs)
+            residual = self.projection_.residual_sq(Xs)
+            Xs = self.projection_.transform(Xs)
         if Xs.shape[1] == 0:
             Xs = np.zeros((len(X), 1))
-        return torch.as_tensor(Xs, dtype=torch.float64, device=self.device_)
+        return torch.as_tensor(Xs, dtype=torch.float64, device=self.device_), extra, residual
 
     def _latent(self, X: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            z = batched(lambda b: self.flow_().transform(b), self._model_input(X))
-        return _finite(z.cpu().numpy())
+        codes = []
+        for chunk in _chunks(X):
+            with torch.no_grad():
+                codes.append(self.flow_().transform(self._terms(chunk)[0]).cpu().numpy())
+        return _finite(np.concatenate(codes))
 
     def log_likelihood(self, X) -> np.ndarray:
         """Log-density of each row in nats, in the units of the input columns; shape ``(N,)``.
@@ -249,18 +285,10 @@ class FlowDetector(BaseDetector):
             X: Shape ``(N, D)``.
         """
         X = self._validate_score_input(X)
-        return self._log_likelihood(X)
-
-    def _log_likelihood(self, X: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            logp = batched(lambda b: self.flow_().log_prob(b), self._model_input(X)).cpu().numpy()
-        if self.scaler_.n_model_features == 0:
-            logp = np.zeros(len(X))
-        logp = logp + self.scaler_.log_abs_det() + self.scaler_.constant_log_density(X)
-        return _finite(logp)
+        return np.concatenate([self._chunk_scores(chunk, "nll") for chunk in _chunks(X)])
 
     def latent_codes(self, X) -> np.ndarray:
-        """Latent codes ``z`` of each row, shape ``(N, d)`` with ``d`` the non-constant columns.
+        """Latent codes ``z`` of each row, shape ``(N, k)`` (``k``: the flow's input width).
 
         Args:
             X: Shape ``(N, D)``.
@@ -270,25 +298,37 @@ class FlowDetector(BaseDetector):
     def score_samples(self, X) -> np.ndarray:
         """Normality score per row (see ``score_type``), shape ``(N,)``; higher means more normal.
 
+        Rows are scored in chunks, so memory does not grow with the number of rows.
+
         Args:
             X: Shape ``(N, D)``.
         """
         return self._score(self._validate_score_input(X))
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        if self.score_type == "nll":
-            return self._log_likelihood(X)
-        z = self._latent(X)
-        if self.score_type == "latent_norm":
-            return _finite(-(z**2).sum(axis=1))
+        return np.concatenate([self._chunk_scores(chunk, self.score_type) for chunk in _chunks(X)])
+
+    def _chunk_scores(self, X: np.ndarray, score_type: str) -> np.ndarray:
+        inputs, extra, residual = self._terms(X)
+        with torch.no_grad():
+            if score_type == "nll":
+                logp = self.flow_().log_prob(inputs).cpu().numpy()
+                if self.scaler_.n_model_features == 0:
+                    logp = np.zeros(len(X))
+                return _finite(logp + extra)
+            z = self.flow_().transform(inputs).cpu().numpy()
+        if score_type == "latent_norm":
+            return _finite(-(z**2).sum(axis=1) - residual)
         centred = z - self.latent_mean_
-        return _finite(-np.einsum("ij,jk,ik->i", centred, self.latent_precision_, centred))
+        return _finite(-np.einsum("ij,jk,ik->i", centred, self.latent_precision_, centred) - residual)
 
     # ---------------------------------------------------------- model files
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         state, arrays = super()._save_state()
         state["history_"] = asdict(self.history_)
         arrays.update(prefixed("scaler", self.scaler_.to_arrays()))
+        if self.projection_ is not None:
+            arrays.update(prefixed("projection", self.projection_.to_arrays()))
         arrays.update(prefixed("flow", {k: v.detach().cpu().numpy() for k, v in self.flow_.state_dict().items()}))
         arrays["latent_mean"] = self.latent_mean_
         arrays["latent_precision"] = self.latent_precision_
@@ -304,8 +344,11 @@ class FlowDetector(BaseDetector):
         self.history_ = TrainingHistory(**history)
         self.n_epochs_ = len(self.history_.train_loss)
         self.scaler_ = TabularScaler.from_arrays(unprefixed("scaler", arrays))
+        projection = unprefixed("projection", arrays)
+        self.projection_ = PCAProjection.from_arrays(projection) if projection else None
         self.device_ = resolve_device(self.device)
-        flow = self._build_flow(max(self.scaler_.n_model_features, 1)).double()
+        width = self.projection_.n_components if self.projection_ is not None else self.scaler_.n_model_features
+        flow = self._build_flow(max(width, 1)).double()
         flow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in unprefixed("flow", arrays).items()})
         self.flow_ = flow.to(self.device_).eval()
         self.latent_mean_ = arrays["latent_mean"]
@@ -317,10 +360,27 @@ class FlowDetector(BaseDetector):
         return tags
 
 
-def _dequantize_batch(low: torch.Tensor, width: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Uniform draw inside each value's bin: ``low + U(0, 1) * width`` (shapes ``(B, D)``)."""
-    noise = torch.rand(low.shape, generator=generator, device=low.device, dtype=low.dtype)
-    return low + noise * width
+def _augment(low: torch.Tensor, width: torch.Tensor, generator: torch.Generator, noise_std: float) -> torch.Tensor:
+    """Uniform draw inside each value's bin, ``low + U(0, 1) * width`` (shapes ``(B, D)``), plus
+    Gaussian noise of standard deviation ``noise_std``."""
+    x = low + torch.rand(low.shape, generator=generator, device=low.device, dtype=low.dtype) * width
+    if noise_std > 0:
+        x = x + noise_std * torch.randn(low.shape, generator=generator, device=low.device, dtype=low.dtype)
+    return x
+
+
+def _torch_projection(projection: PCAProjection, to_tensor):
+    """The whitened PCA projection as a function of float32 torch batches ``(B, d) -> (B, k)``."""
+    mean, components, scale = (to_tensor(a) for a in (projection.mean, projection.components, projection.scale))
+    return lambda batch: ((batch - mean) @ components) / scale
+
+
+def _chunks(X: np.ndarray, size: int = 65_536):
+    """Consecutive row blocks of ``X`` (views, no copies); one empty block for empty ``X``."""
+    if len(X) == 0:
+        yield X
+    for start in range(0, len(X), size):
+        yield X[start : start + size]
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

@@ -14,8 +14,9 @@ from flowad.detectors.baselines import (
     OneClassSVMDetector,
 )
 from flowad.detectors.flow import FlowDetector
+from flowad.detectors.peers import PEERS, PyODDetector, available_peers
 
-__all__ = ["DETECTORS", "available_detectors", "make_detector"]
+__all__ = ["DETECTORS", "available_detectors", "available_peers", "make_detector"]
 
 #: Short name -> factory taking keyword hyper-parameters.
 DETECTORS: dict[str, Callable[..., BaseDetector]] = {
@@ -31,7 +32,7 @@ DETECTORS: dict[str, Callable[..., BaseDetector]] = {
 
 
 def available_detectors() -> list[str]:
-    """The registered short names, in registry order."""
+    """flowad's own detectors, in registry order (PyOD peers: :func:`available_peers`)."""
     return list(DETECTORS)
 
 
@@ -39,11 +40,15 @@ def make_detector(name: str, **params) -> BaseDetector:
     """A new, unfitted detector by short name.
 
     Args:
-        name: A key of :data:`DETECTORS`.
+        name: A key of :data:`DETECTORS`, or a PyOD peer (``"pyod_ecod"``, ...; needs PyOD).
         **params: Hyper-parameters for its constructor (invalid ones raise ``ValueError``).
     """
+    if name in PEERS:
+        if name not in available_peers():
+            raise ValueError(f"detector {name!r} needs PyOD: pip install 'flowad[bench]'")
+        return PyODDetector(name, **params)
     if name not in DETECTORS:
-        raise ValueError(f"detector must be one of {available_detectors()}, got {name!r}")
+        raise ValueError(f"detector must be one of {available_detectors() + available_peers()}, got {name!r}")
     factory = DETECTORS[name]
     try:
         return factory(**params)

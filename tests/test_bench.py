@@ -1,0 +1,121 @@
+"""The benchmark runner: rows, resume, report files, PyOD peers present or absent."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flowad.detectors import peers
+from flowad.evaluation.bench import BenchConfig, PeakMemory, resolve_datasets, run_bench
+from flowad.evaluation.report import write_report
+
+SETS = ["wine", "glass"]
+
+
+def _config(**changes):
+    base = dict(suites=["classical"], datasets=SETS, detectors=["iforest", "elliptic"], seeds=[0],
+                protocols=["oneclass", "unsupervised"], roc_datasets=["wine"])
+    return BenchConfig(**{**base, **changes})
+
+
+def test_rows_resume_and_report(tmp_path):
+    calls = []
+    frame = run_bench(_config(), tmp_path, on_job=lambda done, total, what: calls.append((done, total)))
+    assert len(frame) == 2 * 2 * 2 and calls[-1] == (8, 8)
+    expected = {"dataset", "n", "d", "anomaly_share", "protocol", "detector", "params", "seed", "roc_auc",
+                "pr_auc", "precision", "recall", "f1", "fit_seconds", "score_seconds", "peak_memory_mb"}
+    assert expected <= set(frame.columns)
+    assert (frame["status"] == "ok").all() and frame["roc_auc"].between(0, 1).all()
+    wine = frame[frame["dataset"] == "wine"].iloc[0]
+    assert wine["n"] == 129 and wine["d"] == 13 and wine["anomaly_share"] == pytest.approx(10 / 129)
+    # the unsupervised protocol tests on 30% of the rows, the one-class on 40% of normals + anomalies
+    sizes = frame[frame["dataset"] == "wine"].groupby("protocol")["n_test"].first()
+    assert sizes["unsupervised"] == 39 and sizes["oneclass"] == 10 + round(0.4 * 119)
+
+    # resume: the same run again does nothing; one more detector runs only its own jobs
+    calls.clear()
+    again = run_bench(_config(detectors=["iforest", "elliptic", "lof"]), tmp_path,
+                      on_job=lambda done, total, what: calls.append(what))
+    assert len(again) == 12
+    assert [c for c in calls if c != "done"] and all("lof" in c for c in calls if c != "done")
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 12
+
+    md, html = write_report(tmp_path)
+    text = md.read_text()
+    assert "## Protocol `oneclass`" in text and "## Protocol `unsupervised`" in text and "avg_rank" in text
+    page = html.read_text()
+    assert page.count("data:image/png;base64,") >= 4 and "<table" in page and "src=\"http" not in page
+    for name in ("ranks_oneclass.png", "roc_wine_oneclass.png", "machine.json", "config.json"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_damaged_last_line_is_rerun(tmp_path):
+    run_bench(_config(datasets=["wine"], protocols=["oneclass"]), tmp_path)
+    path = tmp_path / "results.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # a write cut off mid-line
+    frame = run_bench(_config(datasets=["wine"], protocols=["oneclass"]), tmp_path)
+    assert len(frame) == 2 and set(frame["detector"]) == {"iforest", "elliptic"}
+
+
+def test_failures_are_rows_not_crashes(tmp_path, monkeypatch):
+    from flowad.detectors.baselines import EllipticEnvelopeDetector
+
+    def broken(self, X, y=None):
+        raise RuntimeError("singular covariance (simulated)")
+
+    monkeypatch.setattr(EllipticEnvelopeDetector, "fit", broken)
+    frame = run_bench(_config(datasets=["wine"], protocols=["oneclass"]), tmp_path)
+    failed = frame[frame["detector"] == "elliptic"].iloc[0]
+    assert failed["status"] == "error" and "simulated" in failed["error"]
+    assert (frame[frame["detector"] == "iforest"]["status"] == "ok").all()
+
+
+def test_suites_and_names(tmp_path):
+    np.savez(tmp_path / "7_mine.npz", X=np.zeros((10, 2)), y=np.r_[np.zeros(9), 1])
+    specs = resolve_datasets([str(tmp_path), "builtin"])
+    assert [s.name for s in specs] == ["mine", "breast_cancer"]
+    with pytest.raises(ValueError, match="not found"):
+        resolve_datasets(["classical"], ["no_such_set"])
+    with pytest.raises(ValueError, match="suite must be"):
+        resolve_datasets(["/no/such/folder"])
+    with pytest.raises(ValueError, match="protocol"):
+        run_bench(_config(protocols=["semi"]), tmp_path / "x")
+
+
+def test_peak_memory_sees_an_allocation():
+    with PeakMemory() as memory:
+        block = np.ones(50_000_000 // 8)  # 50 MB, touched
+        block.sum()
+    assert memory.peak_mb > 30
+
+
+def test_pyod_peers_run_when_installed(tmp_path):
+    pytest.importorskip("pyod")
+    frame = run_bench(_config(datasets=["wine"], protocols=["oneclass"], detectors=["pyod_ecod", "pyod_knn"]),
+                      tmp_path)
+    assert (frame["status"] == "ok").all() and frame["roc_auc"].min() > 0.5
+
+
+def test_pyod_absent_is_a_clean_skip(monkeypatch):
+    monkeypatch.setattr(peers, "pyod_installed", lambda: False)
+    assert peers.available_peers() == []
+    from flowad.detectors import registry
+
+    monkeypatch.setattr(registry, "available_peers", peers.available_peers)
+    with pytest.raises(ValueError, match="needs PyOD"):
+        registry.make_detector("pyod_ecod")
+
+
+def test_cli_bench(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "flowad", "bench", "--datasets", "wine", "--detectors",
+                             "iforest", "--seeds", "0", "-o", str(tmp_path), "-q"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["detector"] == "iforest"
+    assert (tmp_path / "report.html").exists()
