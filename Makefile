@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,31 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+# Benchmarks (hours on 2 cores; results and reports land in docs/results/). The two classical
+# protocols run side by side with one torch thread each.
+BENCH       := $(VENV)/bin/flowad bench --seeds 0,1,2 --threads 1 --quiet
+FAST_PEERS  := pyod_ecod,pyod_copod,pyod_knn,pyod_hbos,pyod_iforest
+SUITE_DETS  := maf,realnvp,iforest,ocsvm,elliptic,lof,ae,$(FAST_PEERS)
+
+bench: install
+	$(MAKE) -j2 bench-oneclass bench-unsupervised
+	$(MAKE) bench-mvtec bench-speed
+
+bench-oneclass: install
+	$(BENCH) --suite classical --protocols oneclass --max-rows 10000 --detectors $(SUITE_DETS) \
+		--roc-datasets thyroid,cardio,satellite,magic.gamma -o docs/results/bench/classical_oneclass
+
+bench-unsupervised: install
+	$(BENCH) --suite classical --protocols unsupervised --max-rows 10000 --detectors $(SUITE_DETS) \
+		-o docs/results/bench/classical_unsupervised
+
+bench-mvtec: install
+	$(BENCH) --suite mvtec_resnet18 --protocols oneclass --detectors $(SUITE_DETS) \
+		-o docs/results/bench/mvtec_oneclass
+
+bench-speed: install
+	$(PY) benchmarks/speed.py --threads 2 --out docs/results/speed
 
 lint: install
 	$(VENV)/bin/ruff check src tests

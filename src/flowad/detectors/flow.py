@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
 from dataclasses import asdict
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np

@@ -95,9 +95,9 @@ def write_report(out_dir: str | Path, title: str = "flowad benchmark") -> tuple[
         rank_png = _rank_plot(s["ranks"], out / f"ranks_{protocol}.png", f"Average rank, {protocol} protocol "
                               f"({s['n_complete']} data sets)")
         figures.append(rank_png)
+        seeds = sorted(int(seed) for seed in results["seed"].unique())
         head = (f"## Protocol `{protocol}`\n\n{s['n_complete']} data sets on which every detector finished; "
-                f"means over seeds {sorted(int(s) for s in results['seed'].unique())}. F1 is at each detector's own threshold "
-                f"(from training data).\n")
+                f"means over seeds {seeds}. F1 is at each detector's own threshold (from training data).\n")
         md += [head, markdown_table(_fmt(s["summary"])), f"\n![ranks]({rank_png.name})\n",
                "### ROC-AUC per data set\n", markdown_table(_fmt(s["roc_auc"])),
                "### PR-AUC per data set\n", markdown_table(_fmt(s["pr_auc"])),
