@@ -122,3 +122,13 @@ def test_device_auto_resolves_to_an_available_device(blobs):
     detector = FlowDetector(max_epochs=1, random_state=0).fit(train)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert detector.device_.type == expected
+
+
+def test_noise_regularisation_widens_the_density(blobs):
+    train, _ = blobs
+    sharp = FlowDetector(noise_std=0.0, max_epochs=40, random_state=0).fit(train)
+    wide = FlowDetector(noise_std=1.0, max_epochs=40, random_state=0).fit(train)
+    far = train * 4
+    # training rows get less density, far rows more, when the flow learned noisy copies
+    assert wide.log_likelihood(train).mean() < sharp.log_likelihood(train).mean()
+    assert wide.log_likelihood(far).mean() > sharp.log_likelihood(far).mean()
