@@ -28,7 +28,8 @@ def test_full_rank_projection_has_no_residual():
     assert projection.residual_var == 0 and (projection.residual_log_density(X) == 0).all()
 
 
-@pytest.mark.parametrize("n, d, expected", [(5000, 10, 10), (1000, 200, 64), (150, 512, 15), (30, 8, 3), (10, 8, 2)])
+@pytest.mark.parametrize("n, d, expected",
+                         [(5000, 10, 10), (194, 30, 30), (1000, 200, 64), (150, 512, 15), (12, 8, 2), (3, 8, 2)])
 def test_auto_rule(n, d, expected):
     assert choose_components(n, d) == expected
 

@@ -79,8 +79,9 @@ class FlowDetector(BaseDetector):
             ADBench sets (docs/results/bench) and is used unchanged everywhere.
         pca_components: Reduce wide inputs before the flow (:mod:`~flowad.detectors.projection`):
             the flow models the top components, the rest is a Gaussian residual, so the density
-            stays exact. ``"auto"`` reduces only when rows are few for the width (fewer than 10 per
-            feature) or there are more than 64 features; an int fixes ``k``; ``None`` never reduces.
+            stays exact. ``"auto"`` reduces only inputs with more than 64 columns or fewer than 2 rows
+            per column (:func:`~flowad.detectors.projection.choose_components`); an int fixes ``k``;
+            ``None`` never reduces.
         max_epochs: Upper bound on training epochs.
         batch_size: Mini-batch size.
         learning_rate: Adam learning rate.
