@@ -40,3 +40,9 @@ def test_autoencoder_arguments_shape_the_network():
     linears = [m for m in detector.module_.modules() if m.__class__.__name__ == "Linear"]
     assert [(m.in_features, m.out_features) for m in linears] == [(8, 12), (12, 3), (3, 12), (12, 8)]
     assert detector.n_epochs_ <= 2
+
+
+def test_elliptic_envelope_refuses_wide_data_quickly():
+    X = np.random.default_rng(0).normal(size=(40, 30))
+    with pytest.raises(ValueError, match="twice as many rows as columns"):
+        make_detector("elliptic").fit(X)

@@ -186,6 +186,15 @@ class EllipticEnvelopeDetector(SklearnAdapter):
         self.contamination = contamination
         self.random_state = random_state
 
+    def _fit_standardized(self, Xs: np.ndarray) -> None:
+        n, d = Xs.shape
+        if n <= 2 * d:
+            raise ValueError(
+                f"EllipticEnvelopeDetector needs more than twice as many rows as columns to estimate a "
+                f"robust covariance, got X with {n} rows and {d} non-constant columns"
+            )
+        super()._fit_standardized(Xs)
+
     def _make_estimator(self, seed: int) -> EllipticEnvelope:
         return EllipticEnvelope(support_fraction=self.support_fraction, random_state=seed)
 
