@@ -45,7 +45,7 @@ bench-mvtec: install
 		-o docs/results/bench/mvtec_oneclass
 
 bench-speed: install
-	$(PY) benchmarks/speed.py --threads 2 --out docs/results/speed
+	$(PY) benchmarks/speed.py --threads 1 --out docs/results/speed
 
 lint: install
 	$(VENV)/bin/ruff check src tests

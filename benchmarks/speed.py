@@ -58,6 +58,7 @@ def main() -> None:
     X, y = load_adbench("shuttle")
     shuttle_train, shuttle_test, _ = oneclass_split(X, y, random_state=0)
     big = synthetic(1_000_000)
+    machine = machine_info(args.threads)
     tables, memory = {}, []
     for label, (train, test) in {"shuttle": (shuttle_train, shuttle_test), "synthetic_1M": (big, big)}.items():
         rows = [time_detector(name, train, test) for name in DETECTORS]
@@ -74,21 +75,24 @@ def main() -> None:
             row["flow_fit_ratio"] = flow["fit_seconds"] / row["fit_seconds"]
             row["flow_score_ratio"] = flow["score_seconds"] / row["score_seconds"]
         tables[label] = rows
+        write(out, args.threads, machine, tables, memory, {"shuttle": len(shuttle_train), "synthetic_1M": len(big)})
 
-    machine = machine_info(args.threads)
-    (out / "speed.json").write_text(json.dumps({"machine": machine, "tables": tables, "memory": memory}, indent=2))
+
+def write(out: Path, threads: int, machine: dict, tables: dict, memory: list, sizes: dict) -> None:
+    """Write what has been measured so far (a long run keeps its finished tables)."""
     import pandas as pd
 
+    (out / "speed.json").write_text(json.dumps({"machine": machine, "tables": tables, "memory": memory}, indent=2))
     lines = ["# Speed and memory: default FlowDetector vs IForest and PyOD ECOD\n",
-             f"Same process, {args.threads} torch threads, {machine['cpu_count']} cores, {machine['platform']}. "
+             f"Same process, {threads} torch thread(s), {machine['cpu_count']} cores, {machine['platform']}. "
              "Ratios are flow time / peer time (above 1: the flow is slower).\n"]
     for label, rows in tables.items():
-        lines += [f"## {label} (fit on {len(shuttle_train) if label == 'shuttle' else len(big)} rows)\n",
-                  markdown_table(pd.DataFrame(rows)), ""]
-    lines += ["## Peak memory added while scoring with the flow (chunks of 65,536 rows)\n",
-              markdown_table(pd.DataFrame(memory)), ""]
+        lines += [f"## {label} (fit on {sizes[label]} rows)\n", markdown_table(pd.DataFrame(rows)), ""]
+    if memory:
+        lines += ["## Peak memory added while scoring with the flow (chunks of 65,536 rows)\n",
+                  markdown_table(pd.DataFrame(memory)), ""]
     (out / "speed.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    print("\n".join(lines), flush=True)
 
 
 if __name__ == "__main__":
