@@ -119,3 +119,14 @@ def test_cli_bench(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["detector"] == "iforest"
     assert (tmp_path / "report.html").exists()
+
+
+def test_a_detector_failing_everywhere_is_left_out_of_the_ranking(tmp_path, monkeypatch):
+    from flowad.detectors.baselines import EllipticEnvelopeDetector
+    from flowad.evaluation.report import summarize
+
+    monkeypatch.setattr(EllipticEnvelopeDetector, "fit", lambda self, X, y=None: 1 / 0)
+    frame = run_bench(_config(protocols=["oneclass"]), tmp_path)
+    s = summarize(frame, "oneclass")
+    assert s["n_complete"] == 2 and list(s["summary"].index) == ["iforest"]
+    assert len(s["failures"]) == 2

@@ -25,7 +25,8 @@ def summarize(results: pd.DataFrame, protocol: str) -> dict[str, pd.DataFrame]:
     """Tables for one protocol.
 
     Only data sets on which every detector finished are ranked and averaged, so each detector is
-    judged on the same sets.
+    judged on the same sets; a detector that failed on every set is left out of the ranking (its
+    errors are listed under ``"failures"``).
 
     Returns:
         ``"roc_auc"`` and ``"pr_auc"``: data set x detector, mean over seeds;
@@ -37,14 +38,14 @@ def summarize(results: pd.DataFrame, protocol: str) -> dict[str, pd.DataFrame]:
     ok = rows[rows["status"] == "ok"]
     tables = {m: ok.pivot_table(index="dataset", columns="detector", values=m, aggfunc="mean") for m in
               ("roc_auc", "pr_auc", "f1")}
-    complete = tables["roc_auc"].dropna()
+    complete = tables["roc_auc"].dropna(axis=1, how="all").dropna()
     ranks = complete.rank(axis=1, ascending=False)
     summary = pd.DataFrame({
         "mean_roc_auc": complete.mean(),
-        "mean_pr_auc": tables["pr_auc"].loc[complete.index].mean(),
+        "mean_pr_auc": tables["pr_auc"].loc[complete.index, complete.columns].mean(),
         "avg_rank": ranks.mean(),
         "wins": (ranks == 1).sum(),
-        "mean_f1_own_threshold": tables["f1"].loc[complete.index].mean(),
+        "mean_f1_own_threshold": tables["f1"].loc[complete.index, complete.columns].mean(),
     }).sort_values("mean_roc_auc", ascending=False)
     timing = ok.groupby("detector")[["fit_seconds", "score_seconds", "peak_memory_mb"]].mean()
     if "iforest" in timing.index:
