@@ -132,3 +132,17 @@ def test_noise_regularisation_widens_the_density(blobs):
     # training rows get less density, far rows more, when the flow learned noisy copies
     assert wide.log_likelihood(train).mean() < sharp.log_likelihood(train).mean()
     assert wide.log_likelihood(far).mean() > sharp.log_likelihood(far).mean()
+
+
+def test_trimmed_likelihood_resists_contaminated_training_data():
+    """Anomalies that form 10% of the training rows are learned as normal unless trimmed away."""
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(900, 2))
+    cluster = rng.normal(loc=(6, 6), scale=0.2, size=(100, 2))
+    train = np.vstack([normal, cluster])
+    test = np.vstack([rng.normal(size=(200, 2)), rng.normal(loc=(6, 6), scale=0.2, size=(50, 2))])
+    y = np.r_[np.zeros(200), np.ones(50)]
+    plain = FlowDetector(max_epochs=60, random_state=0).fit(train)
+    trimmed = FlowDetector(trim_fraction=0.2, max_epochs=60, random_state=0).fit(train)
+    assert roc_auc(y, -trimmed.score_samples(test)) > roc_auc(y, -plain.score_samples(test)) + 0.05
+    assert roc_auc(y, -trimmed.score_samples(test)) > 0.9

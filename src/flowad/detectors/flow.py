@@ -82,6 +82,9 @@ class FlowDetector(BaseDetector):
             stays exact. ``"auto"`` reduces only inputs with more than 64 columns or fewer than 2 rows
             per column (:func:`~flowad.detectors.projection.choose_components`); an int fixes ``k``;
             ``None`` never reduces.
+        trim_fraction: For training data that contain anomalies: the share of each batch's least
+            likely rows left out of the loss (trimmed likelihood; Neykov et al., "Robust fitting of
+            mixtures using the trimmed likelihood estimator", CSDA 2007). 0 uses every row.
         max_epochs: Upper bound on training epochs.
         batch_size: Mini-batch size.
         learning_rate: Adam learning rate.
@@ -114,6 +117,7 @@ class FlowDetector(BaseDetector):
         "dequantize": ["boolean"],
         "noise_std": [Interval(Real, 0, None, closed="left")],
         "pca_components": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
+        "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -137,6 +141,7 @@ class FlowDetector(BaseDetector):
         dequantize: bool = True,
         noise_std: float = 0.05,
         pca_components: int | str | None = "auto",
+        trim_fraction: float = 0.0,
         max_epochs: int = 200,
         batch_size: int = 256,
         learning_rate: float = 1e-3,
@@ -156,6 +161,7 @@ class FlowDetector(BaseDetector):
         self.dequantize = dequantize
         self.noise_std = noise_std
         self.pca_components = pca_components
+        self.trim_fraction = trim_fraction
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -233,9 +239,17 @@ class FlowDetector(BaseDetector):
 
         project = (lambda batch: batch) if projection is None else _torch_projection(projection, to_tensor)
         val_noise = np.random.default_rng(seed).random((len(val_idx), low.shape[1]))
+        trim = self.trim_fraction
+
+        def loss(module: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+            nll = -module().log_prob(project(batch))
+            if trim == 0 or len(nll) < 4:
+                return nll
+            return torch.topk(nll, int(np.ceil((1 - trim) * len(nll))), largest=False).values
+
         return train_module(
             flow,
-            lambda module, batch: -module().log_prob(project(batch)),
+            loss,
             train=to_tensor(low[train_idx]),
             validation=to_tensor(low[val_idx] + val_noise * width[val_idx]),
             config=self._training_config(),
