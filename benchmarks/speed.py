@@ -21,7 +21,7 @@ import torch
 from flowad import make_detector
 from flowad.datasets import load_adbench, oneclass_split
 from flowad.evaluation.bench import PeakMemory, machine_info
-from flowad.evaluation.demo import markdown_table
+from flowad.evaluation.markdown import markdown_table
 
 DETECTORS = ["maf", "iforest", "pyod_ecod"]
 

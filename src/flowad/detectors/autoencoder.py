@@ -9,7 +9,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from flowad.detectors.base import BaseDetector, prefixed, quantile_offset, unprefixed
+from flowad.detectors.base import BaseDetector, finite_scores, prefixed, quantile_offset, unprefixed
 from flowad.detectors.preprocessing import TabularScaler
 from flowad.detectors.training import (
     MIN_VALIDATION,
@@ -137,7 +137,7 @@ class AutoencoderDetector(BaseDetector):
         seed = int(rng.integers(2**31 - 1))
         self.scaler_ = TabularScaler.fit(X, dequantize=False)
         self.device_ = device
-        Xs = self._standardize(X)
+        Xs = self.scaler_.model_input(X)
         train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng, MIN_VALIDATION)
         data = torch.as_tensor(Xs, dtype=torch.float32, device=device)
         with seeded_torch(seed):  # initial weights and dropout masks
@@ -160,20 +160,16 @@ class AutoencoderDetector(BaseDetector):
         self.offset_ = quantile_offset(self._score(rows), self.contamination)
         return self
 
-    def _standardize(self, X: np.ndarray) -> np.ndarray:
-        Xs = self.scaler_.transform(X)
-        return Xs if Xs.shape[1] else np.zeros((len(X), 1))
 
     def score_samples(self, X) -> np.ndarray:
         """Minus the mean squared reconstruction error per row, shape ``(N,)``."""
         return self._score(self._validate_score_input(X))
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        data = torch.as_tensor(self._standardize(X), dtype=torch.float32, device=self.device_)
+        data = torch.as_tensor(self.scaler_.model_input(X), dtype=torch.float32, device=self.device_)
         with torch.no_grad():
             error = batched(lambda b: _reconstruction_error(self.module_, b), data)
-        lowest = np.finfo(np.float64).min
-        return np.nan_to_num(-error.double().cpu().numpy(), nan=lowest, neginf=lowest)
+        return finite_scores(-error.double().cpu().numpy())
 
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         state, arrays = super()._save_state()

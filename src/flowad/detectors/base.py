@@ -17,6 +17,7 @@ __all__ = [
     "AUTO_CONTAMINATION",
     "BaseDetector",
     "contamination_value",
+    "finite_scores",
     "prefixed",
     "quantile_offset",
     "unprefixed",
@@ -41,6 +42,13 @@ def contamination_value(contamination: float | str) -> float:
 def quantile_offset(train_scores: np.ndarray, contamination: float | str) -> float:
     """Threshold that flags a ``contamination`` share of ``train_scores`` (shape ``(N,)``)."""
     return float(np.quantile(np.asarray(train_scores, dtype=np.float64), contamination_value(contamination)))
+
+
+def finite_scores(values) -> np.ndarray:
+    """Scores as float64 with NaN and -inf (e.g. densities too small for float64) set to the lowest
+    finite float and +inf to the highest, so that no score is ever NaN."""
+    info = np.finfo(np.float64)
+    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=info.min, neginf=info.min, posinf=info.max)
 
 
 def prefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

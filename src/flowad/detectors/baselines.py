@@ -53,9 +53,6 @@ class SklearnAdapter(BaseDetector):
     def _training_scores(self, estimator: BaseEstimator, Xs: np.ndarray) -> np.ndarray:
         return estimator.score_samples(Xs)
 
-    def _standardize(self, X: np.ndarray) -> np.ndarray:
-        Xs = self.scaler_.transform(X)
-        return Xs if Xs.shape[1] else np.zeros((len(X), 1))
 
     def fit(self, X, y=None) -> SklearnAdapter:
         """Fit on training rows ``X`` of shape ``(N, D)``; ``y`` is ignored. Returns ``self``."""
@@ -64,7 +61,7 @@ class SklearnAdapter(BaseDetector):
         self.scaler_ = TabularScaler.fit(X, dequantize=False)
         # A concrete seed, so that the model file can be refitted identically.
         self.seed_ = int(check_random_state(getattr(self, "random_state", None)).randint(2**31 - 1))
-        self._fit_standardized(self._standardize(X))
+        self._fit_standardized(self.scaler_.model_input(X))
         return self
 
     def _fit_standardized(self, Xs: np.ndarray) -> None:
@@ -99,7 +96,7 @@ class SklearnAdapter(BaseDetector):
     def score_samples(self, X) -> np.ndarray:
         """The estimator's normality score per row, shape ``(N,)``; higher means more normal."""
         X = self._validate_score_input(X)
-        return np.asarray(self.estimator_.score_samples(self._standardize(X)), dtype=np.float64)
+        return np.asarray(self.estimator_.score_samples(self.scaler_.model_input(X)), dtype=np.float64)
 
 
 @register_model

@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from flowad.detectors.base import (
     BaseDetector,
     contamination_value,
+    finite_scores,
     prefixed,
     quantile_offset,
     unprefixed,
@@ -276,15 +277,13 @@ class FlowDetector(BaseDetector):
     def _terms(self, X: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
         """For rows ``X`` (N, D): the flow's input (N, k), the log-density the preprocessing adds
         (N,), and the residual's squared whitened norm (N,)."""
-        Xs = self.scaler_.transform(X)
+        Xs = self.scaler_.model_input(X)
         extra = self.scaler_.log_abs_det() + self.scaler_.constant_log_density(X)
         residual = np.zeros(len(X))
         if self.projection_ is not None:
             extra = extra + self.projection_.log_abs_det() + self.projection_.residual_log_density(Xs)
             residual = self.projection_.residual_sq(Xs)
             Xs = self.projection_.transform(Xs)
-        if Xs.shape[1] == 0:
-            Xs = np.zeros((len(X), 1))
         return torch.as_tensor(Xs, dtype=torch.float64, device=self.device_), extra, residual
 
     def _latent(self, X: np.ndarray) -> np.ndarray:
@@ -292,7 +291,7 @@ class FlowDetector(BaseDetector):
         for chunk in _chunks(X):
             with torch.no_grad():
                 codes.append(self.flow_().transform(self._terms(chunk)[0]).cpu().numpy())
-        return _finite(np.concatenate(codes))
+        return finite_scores(np.concatenate(codes))
 
     def log_likelihood(self, X) -> np.ndarray:
         """Log-density of each row in nats, in the units of the input columns; shape ``(N,)``.
@@ -331,12 +330,12 @@ class FlowDetector(BaseDetector):
                 logp = self.flow_().log_prob(inputs).cpu().numpy()
                 if self.scaler_.n_model_features == 0:
                     logp = np.zeros(len(X))
-                return _finite(logp + extra)
+                return finite_scores(logp + extra)
             z = self.flow_().transform(inputs).cpu().numpy()
         if score_type == "latent_norm":
-            return _finite(-(z**2).sum(axis=1) - residual)
+            return finite_scores(-(z**2).sum(axis=1) - residual)
         centred = z - self.latent_mean_
-        return _finite(-np.einsum("ij,jk,ik->i", centred, self.latent_precision_, centred) - residual)
+        return finite_scores(-np.einsum("ij,jk,ik->i", centred, self.latent_precision_, centred) - residual)
 
     # ---------------------------------------------------------- model files
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -397,10 +396,3 @@ def _chunks(X: np.ndarray, size: int = 65_536):
         yield X
     for start in range(0, len(X), size):
         yield X[start : start + size]
-
-
-def _finite(values: np.ndarray) -> np.ndarray:
-    """Replace NaN and -inf (densities too small for float64) by the lowest finite float."""
-    lowest = np.finfo(np.float64).min
-    highest = np.finfo(np.float64).max
-    return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=lowest, neginf=lowest, posinf=highest)

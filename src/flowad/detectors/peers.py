@@ -80,7 +80,7 @@ class PyODDetector(BaseDetector):
         self._validate_params()
         X = self._validate_fit_input(X, min_samples=2)
         self.scaler_ = TabularScaler.fit(X, dequantize=False)
-        Xs = self._standardize(X)
+        Xs = self.scaler_.model_input(X)
         estimator = self._make(Xs.shape[1])
         # PyOD's deep models seed torch's global generator; keep the caller's state intact.
         with torch.random.fork_rng():
@@ -90,13 +90,10 @@ class PyODDetector(BaseDetector):
                                        self.contamination)
         return self
 
-    def _standardize(self, X: np.ndarray) -> np.ndarray:
-        Xs = self.scaler_.transform(X)
-        return Xs if Xs.shape[1] else np.zeros((len(X), 1))
 
     def score_samples(self, X) -> np.ndarray:
         """Minus PyOD's outlier score per row, shape ``(N,)``; higher means more normal."""
         X = self._validate_score_input(X)
         with torch.random.fork_rng():
-            scores = self.estimator_.decision_function(self._standardize(X))
+            scores = self.estimator_.decision_function(self.scaler_.model_input(X))
         return -np.asarray(scores, dtype=np.float64)

@@ -100,6 +100,11 @@ class TabularScaler:
         """Standardise and drop constant columns: ``(N, D)`` -> ``(N, D_varying)``."""
         return ((X - self.center) / self.scale)[:, self.varying]
 
+    def model_input(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`transform`, or one zero column when every column is constant: ``(N, max(1, D_varying))``."""
+        Xs = self.transform(X)
+        return Xs if Xs.shape[1] else np.zeros((len(X), 1))
+
     def log_abs_det(self) -> float:
         """``log |det|`` of :meth:`transform` on the varying columns (add it to a model log-density)."""
         return float(-np.log(self.scale[self.varying]).sum())

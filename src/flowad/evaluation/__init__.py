@@ -1,6 +1,7 @@
 """Metrics, reports and the demo."""
 
-from flowad.evaluation.demo import markdown_table, run_demo
+from flowad.evaluation.demo import run_demo
+from flowad.evaluation.markdown import markdown_table
 from flowad.evaluation.metrics import (
     DetectionMetrics,
     best_f1,

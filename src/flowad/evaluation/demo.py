@@ -12,24 +12,15 @@ import pandas as pd
 
 from flowad.datasets import load_breast_cancer_anomaly, oneclass_split
 from flowad.detectors import available_detectors, make_detector
+from flowad.evaluation.markdown import markdown_table
 from flowad.evaluation.metrics import evaluate_detector
 from flowad.evaluation.plots import plot_roc_curves, plot_score_histograms
 
-__all__ = ["markdown_table", "run_demo"]
+__all__ = ["run_demo"]
 
 logger = logging.getLogger(__name__)
 
 COLUMNS = ["detector", "roc_auc", "pr_auc", "precision", "recall", "f1", "best_f1", "fit_seconds"]
-
-
-def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A DataFrame as a GitHub Markdown table, floats rounded to ``digits``."""
-    def cell(value) -> str:
-        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "|".join("---" for _ in frame.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
 
 
 def run_demo(

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from flowad.evaluation.demo import markdown_table  # noqa: E402
+from flowad.evaluation.markdown import markdown_table  # noqa: E402
 from flowad.evaluation.plots import plot_roc_curves  # noqa: E402
 
 __all__ = ["summarize", "write_report"]
