@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed lint clean
+.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed bench-images lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ SUITE_DETS  := maf,iforest,ocsvm,elliptic,lof,ae,$(FAST_PEERS)
 
 bench: install
 	$(MAKE) -j2 bench-oneclass bench-unsupervised
-	$(MAKE) bench-mvtec bench-speed
+	$(MAKE) bench-mvtec bench-speed bench-images
 
 bench-oneclass: install
 	$(BENCH) --suite classical --protocols oneclass --max-rows 10000 --detectors $(SUITE_DETS) \
@@ -53,6 +53,9 @@ bench-unsupervised: install
 bench-mvtec: install
 	$(BENCH) --suite mvtec_resnet18 --protocols oneclass --detectors $(SUITE_DETS) \
 		-o docs/results/bench/mvtec_oneclass
+
+bench-images: install
+	$(VENV)/bin/flowad image bench --threads 1 --max-train 500 --max-test 1000 --quiet -o docs/results/images
 
 bench-speed: install
 	$(PY) benchmarks/speed.py --threads 1 --out docs/results/speed

@@ -60,7 +60,7 @@ class FastFlowDetector(BaseImageDetector):
         smooth_sigma: float = 0.0,
         image_score: str = "max",
         contamination: float | str = "auto",
-        max_epochs: int = 60,
+        max_epochs: int = 40,
         batch_size: int = 16,
         learning_rate: float = 1e-3,
         weight_decay: float = 1e-5,

@@ -1,0 +1,171 @@
+"""Image detectors: the contract (shapes, thresholds, errors), localisation floors, model files."""
+
+import numpy as np
+import pytest
+
+from flowad import io
+from flowad.evaluation.image_metrics import pixel_roc_auc
+from flowad.images import (
+    ConvAutoencoderDetector,
+    FastFlowDetector,
+    PatchFlowDetector,
+    aggregate_maps,
+    as_image_tensor,
+    backbone_available,
+)
+from flowad.images.maps import extract_patches, gaussian_smooth, patch_average_map
+
+needs_backbone = pytest.mark.skipif(not backbone_available(), reason="EfficientNet-Lite0 not installed")
+
+TINY = {
+    "fastflow": lambda: FastFlowDetector(stages=("stride4", "stride8"), steps=2, max_epochs=3, random_state=0),
+    "patchflow": lambda: PatchFlowDetector(patch_size=8, stride=4, levels=1, steps=2, hidden_channels=16,
+                                           max_patches=500, max_epochs=2, random_state=0),
+    "autoencoder": lambda: ConvAutoencoderDetector(base_channels=8, max_epochs=3, random_state=0),
+}
+
+
+def stripes(n, size=32, rgb=False, seed=0):
+    """Normal images: noisy vertical stripes, uint8."""
+    rng = np.random.default_rng(seed)
+    base = 128 + 60 * np.sin(np.arange(size) / 2.0)[None, None, :]
+    images = base + rng.normal(0, 8, size=(n, size, size))
+    images = np.clip(images, 0, 255).astype(np.uint8)
+    return np.repeat(images[..., None], 3, axis=3) if rgb else images
+
+
+def with_squares(images, side=6, seed=1):
+    """Every image gets a white square at a random place; returns (images, masks)."""
+    rng = np.random.default_rng(seed)
+    out, masks = images.copy(), np.zeros(images.shape[:3], bool)
+    for i in range(len(out)):
+        r, c = rng.integers(2, images.shape[1] - side - 2, 2)
+        out[i, r : r + side, c : c + side] = 255
+        masks[i, r : r + side, c : c + side] = True
+    return out, masks
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("rgb", [False, True])
+def test_maps_have_image_shapes_and_scores_follow_the_contract(name, rgb):
+    if name == "fastflow" and not backbone_available():
+        pytest.skip("EfficientNet-Lite0 not installed")
+    train = stripes(12, rgb=rgb)
+    detector = TINY[name]().fit(train)
+    test = stripes(3, size=40, rgb=rgb, seed=5)  # another size than training: maps follow the input
+    maps = detector.anomaly_map(test)
+    assert maps.shape == (3, 40, 40) and maps.dtype == np.float64 and np.isfinite(maps).all()
+    scores = detector.score_samples(test)
+    np.testing.assert_allclose(scores, -aggregate_maps(maps, "max"))
+    np.testing.assert_allclose(detector.decision_function(test), scores - detector.offset_)
+    assert set(detector.predict(test)) <= {-1, 1}
+
+
+@needs_backbone
+def test_fastflow_finds_an_obvious_defect():
+    train = stripes(24, seed=0)
+    defective, masks = with_squares(stripes(6, seed=9))
+    detector = FastFlowDetector(steps=4, max_epochs=15, random_state=0).fit(train)
+    maps = detector.anomaly_map(defective)
+    assert pixel_roc_auc(masks, maps) > 0.95
+    normal_scores = detector.score_samples(stripes(6, seed=11))
+    assert detector.score_samples(defective).max() < normal_scores.min()
+
+
+def test_autoencoder_and_patchflow_localise_an_obvious_defect():
+    train = stripes(24, seed=0)
+    defective, masks = with_squares(stripes(6, seed=9))
+    patchflow = PatchFlowDetector(patch_size=8, stride=2, levels=1, steps=2, hidden_channels=32,
+                                  max_patches=3000, max_epochs=8, random_state=0).fit(train)
+    assert pixel_roc_auc(masks, patchflow.anomaly_map(defective)) > 0.9
+    autoencoder = ConvAutoencoderDetector(base_channels=16, max_epochs=30, random_state=0).fit(train)
+    assert pixel_roc_auc(masks, autoencoder.anomaly_map(defective)) > 0.9
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_model_files_round_trip(name, tmp_path):
+    if name == "fastflow" and not backbone_available():
+        pytest.skip("EfficientNet-Lite0 not installed")
+    train, test = stripes(12), stripes(2, seed=3)
+    detector = TINY[name]().fit(train)
+    io.save(detector, tmp_path / "model")
+    loaded = io.load(tmp_path / "model")
+    assert type(loaded) is type(detector) and loaded.offset_ == detector.offset_
+    np.testing.assert_allclose(loaded.anomaly_map(test), detector.anomaly_map(test), rtol=1e-5, atol=1e-6)
+
+
+def test_same_seed_same_model():
+    train, test = stripes(12), stripes(2, seed=3)
+    first = TINY["autoencoder"]().fit(train).anomaly_map(test)
+    second = TINY["autoencoder"]().fit(train).anomaly_map(test)
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize(
+    "images, error, match",
+    [
+        (np.zeros((2, 8)), ValueError, r"\(N, H, W\)"),
+        (np.zeros((2, 8, 8, 2)), ValueError, r"\(N, H, W, 3\)"),
+        (np.zeros((0, 8, 8)), ValueError, "at least one"),
+        (np.full((2, 8, 8), np.nan), ValueError, "NaN"),
+        (np.full((2, 8, 8), 3.0), ValueError, r"\[0, 1\]"),
+        (np.array([[["a"]]]), TypeError, "numeric"),
+    ],
+)
+def test_bad_images_are_refused_by_name(images, error, match):
+    with pytest.raises(error, match=match):
+        as_image_tensor(images)
+
+
+def test_scoring_checks_fit_and_channels():
+    detector = TINY["autoencoder"]()
+    with pytest.raises(ValueError, match="not fitted"):
+        detector.anomaly_map(stripes(1))
+    detector.fit(stripes(12))
+    with pytest.raises(ValueError, match="channel"):
+        detector.anomaly_map(stripes(1, rgb=True))
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: PatchFlowDetector(patch_size=12, levels=3), "patch_size"),
+        (lambda: PatchFlowDetector(patch_size=64, levels=1), "larger than the images"),
+        (lambda: PatchFlowDetector(stride=0), "stride"),
+        (lambda: ConvAutoencoderDetector(image_score="median"), "image_score"),
+        (lambda: ConvAutoencoderDetector(contamination=0.9), "contamination"),
+        (lambda: FastFlowDetector(stages=("stride5",)), "stages"),
+        (lambda: FastFlowDetector(smooth_sigma=-1), "smooth_sigma"),
+    ],
+)
+def test_bad_parameters_are_refused_by_name(build, match):
+    if "stages" in match or "smooth" in match:
+        if not backbone_available():
+            pytest.skip("EfficientNet-Lite0 not installed")
+    with pytest.raises(ValueError, match=match):
+        build().fit(stripes(12))
+
+
+def test_patch_average_map_averages_covering_patches():
+    import torch
+
+    x = torch.zeros(2, 1, 10, 10)
+    patches, padded = extract_patches(x, 4, 3)
+    assert padded == (10, 10) and patches.shape == (2 * 9, 1, 4, 4)
+    values = torch.arange(len(patches), dtype=torch.float32)
+    maps = patch_average_map(values, 2, padded, (10, 10), 4, 3)
+    assert maps.shape == (2, 10, 10)
+    assert maps[0, 0, 0] == 0 and maps[1, 9, 9] == values[-1]  # corners: one patch each
+    assert maps[0, 3, 3] == pytest.approx(values[:9].reshape(3, 3)[:2, :2].mean())  # four patches overlap
+    const = patch_average_map(torch.full((18,), 2.5), 2, padded, (10, 10), 4, 3)
+    torch.testing.assert_close(const, torch.full((2, 10, 10), 2.5))
+
+
+def test_gaussian_smooth_keeps_mass_and_constants():
+    import torch
+
+    maps = torch.zeros(1, 21, 21)
+    maps[0, 10, 10] = 1.0
+    smooth = gaussian_smooth(maps, 2.0)
+    assert smooth.sum().item() == pytest.approx(1.0, abs=1e-5) and smooth[0, 10, 10] < 0.1
+    torch.testing.assert_close(gaussian_smooth(torch.ones(2, 9, 9), 1.5), torch.ones(2, 9, 9))
