@@ -130,8 +130,15 @@ def _texture_jobs(config: ImageBenchConfig, out: Path, done: set, sink, on_job) 
             if on_job is not None:
                 on_job(f"texture {texture} {name}")
             detector = _model(config, name, "texture")
-            _, fit_s = _timed(detector.fit, train.images)
-            (scores, maps), score_s = _timed(detector.score_and_map, test.images)
+            try:
+                _, fit_s = _timed(detector.fit, train.images)
+                (scores, maps), score_s = _timed(detector.score_and_map, test.images)
+            except (ValueError, RuntimeError) as error:  # one failed job must not end the run
+                logger.warning("texture %s %s failed: %s", texture, name, error)
+                sink.write(json.dumps({"task": "texture", "dataset": texture, "subset": "", "model": name,
+                                       "error": str(error)}) + "\n")
+                sink.flush()
+                continue
             anomaly = -scores
             metrics = evaluate_image_detector_outputs(test.labels, test.masks, anomaly, maps)
             row = {"task": "texture", "dataset": texture, "subset": "", "model": name, **metrics.as_dict(),
@@ -177,8 +184,15 @@ def _digit_jobs(config: ImageBenchConfig, done: set, sink, on_job) -> None:
                 if on_job is not None:
                     on_job(f"{dataset} class {cls} {name}")
                 detector = _model(config, name, "digits")
-                _, fit_s = _timed(detector.fit, train)
-                scores, score_s = _timed(detector.score_samples, test)
+                try:
+                    _, fit_s = _timed(detector.fit, train)
+                    scores, score_s = _timed(detector.score_samples, test)
+                except (ValueError, RuntimeError) as error:
+                    logger.warning("%s class %s %s failed: %s", dataset, cls, name, error)
+                    sink.write(json.dumps({"task": "digits", "dataset": dataset, "subset": str(cls), "model": name,
+                                           "error": str(error)}) + "\n")
+                    sink.flush()
+                    continue
                 row = {"task": "digits", "dataset": dataset, "subset": str(cls), "model": name,
                        "image_roc_auc": image_roc_auc(y, -scores), "n_images": len(y), "n_anomalous": int(y.sum()),
                        "fit_seconds": fit_s, "score_seconds": score_s}

@@ -112,6 +112,8 @@ def write_image_report(out_dir: str | Path, title: str = "flowad image benchmark
     if not lines:
         raise ValueError(f"no results in {out / 'results.jsonl'}")
     rows = pd.DataFrame([json.loads(line) for line in lines])
+    failures = rows[rows["error"].notna()] if "error" in rows else rows.iloc[:0]
+    rows = rows[rows["error"].isna()] if "error" in rows else rows
     machine = json.loads((out / "machine.json").read_text()) if (out / "machine.json").exists() else {}
     tables = _tables(rows)
     figures = []
@@ -131,6 +133,10 @@ def write_image_report(out_dir: str | Path, title: str = "flowad image benchmark
     for name, table in tables.items():
         md += [f"## {name}", "", markdown_table(table.reset_index()), ""]
         body.append(f"<h2>{name}</h2>{_html_table(table)}")
+    if not failures.empty:
+        failed = failures[["task", "dataset", "subset", "model", "error"]].reset_index(drop=True)
+        md += ["## Failed jobs", "", markdown_table(failed), ""]
+        body.append(f"<h2>Failed jobs</h2>{_html_table(failed)}")
     for fig in figures:
         md += [f"![{fig.stem}]({fig.name})", ""]
         body.append(_img(fig))

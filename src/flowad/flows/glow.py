@@ -23,27 +23,34 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 class SplitPrior(Bijection2d):
-    """Glow's split: ``(h, z) -> (h, (z - mu(h)) * exp(-log_sigma(h)))``, both halves ``C/2`` channels.
+    """Glow's split: ``(h, z) -> (h, (z - mu(h)) * exp(-log_sigma(h)))``, both halves ``C/2`` channels;
+    ``log_sigma`` is soft-clamped to ``(-clamp, clamp)`` like the couplings' scales.
 
     Args:
         channels: ``C`` of the input (even).
+        clamp: Bound of ``|log_sigma|``.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, clamp: float = 4.0) -> None:
         super().__init__()
+        self.clamp = clamp
         self.half = channels // 2
         self.net = nn.Conv2d(self.half, 2 * (channels - self.half), 3, padding=1)
         nn.init.zeros_(self.net.weight)
         nn.init.zeros_(self.net.bias)
 
+    def _params(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        mu, raw = self.net(h).chunk(2, dim=1)
+        return mu, self.clamp * torch.tanh(raw / self.clamp)
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         h, z = x[:, : self.half], x[:, self.half :]
-        mu, log_sigma = self.net(h).chunk(2, dim=1)
+        mu, log_sigma = self._params(h)
         return torch.cat([h, (z - mu) * torch.exp(-log_sigma)], 1), -log_sigma.flatten(1).sum(1)
 
     def inverse(self, y: Tensor) -> Tensor:
         h, eps = y[:, : self.half], y[:, self.half :]
-        mu, log_sigma = self.net(h).chunk(2, dim=1)
+        mu, log_sigma = self._params(h)
         return torch.cat([h, eps * torch.exp(log_sigma) + mu], 1)
 
 

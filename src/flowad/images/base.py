@@ -111,8 +111,12 @@ class BaseImageDetector(BaseEstimator):
         return x
 
     def anomaly_map(self, images) -> np.ndarray:
-        """Per-pixel anomaly maps at the input resolution, ``(N, H, W)``; higher = more anomalous."""
-        return self._maps(self._checked(images))
+        """Per-pixel anomaly maps at the input resolution, ``(N, H, W)``; higher = more anomalous.
+        Never NaN or infinite: a value too large for float64 becomes the largest float."""
+        return self._finite_maps(self._checked(images))
+
+    def _finite_maps(self, x: torch.Tensor) -> np.ndarray:
+        return -finite_scores(-self._maps(x))
 
     def score_samples(self, images) -> np.ndarray:
         """Normality per image, ``(N,)``: minus the map's aggregate (``image_score``)."""
@@ -120,11 +124,11 @@ class BaseImageDetector(BaseEstimator):
 
     def score_and_map(self, images) -> tuple[np.ndarray, np.ndarray]:
         """``(score_samples(images), anomaly_map(images))`` from one pass."""
-        maps = self._maps(self._checked(images))
+        maps = self._finite_maps(self._checked(images))
         return finite_scores(-aggregate_maps(maps, self.image_score)), maps
 
     def _score(self, x: torch.Tensor) -> np.ndarray:
-        return finite_scores(-aggregate_maps(self._maps(x), self.image_score))
+        return finite_scores(-aggregate_maps(self._finite_maps(x), self.image_score))
 
     def decision_function(self, images) -> np.ndarray:
         """``score_samples(images) - offset_``, ``(N,)``: negative for predicted anomalies."""

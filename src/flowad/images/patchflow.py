@@ -129,7 +129,7 @@ class PatchFlowDetector(BaseImageDetector):
                 generator=torch.Generator(device=self.device_).manual_seed(seed),
                 augment=_dequantize,
             )
-        self.glow_ = glow.eval()
+        self.glow_ = glow.double().eval()  # scored in float64: no overflow on far-off patches
 
     @staticmethod
     def _quantized(patches: Tensor) -> Tensor:
@@ -151,7 +151,7 @@ class PatchFlowDetector(BaseImageDetector):
             chunk = x[start : start + images_per_batch]
             patches, padded = extract_patches(chunk, p, s)
             centred = self._quantized(patches) + 0.5 / _BINS  # bin centres: deterministic scores
-            values = torch.cat([self._bits_per_dim(self.glow_, b.to(self.device_)).cpu()
+            values = torch.cat([self._bits_per_dim(self.glow_, b.to(self.device_, torch.float64)).cpu()
                                 for b in torch.split(centred, 2048)])
             maps = patch_average_map(values, len(chunk), padded, (x.shape[2], x.shape[3]), p, s)
             out.append(gaussian_smooth(maps, self.smooth_sigma).numpy())
@@ -167,7 +167,7 @@ class PatchFlowDetector(BaseImageDetector):
         self.device_ = resolve_device(self.device)
         glow = self._new_glow()
         glow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in unprefixed("glow", arrays).items()})
-        self.glow_ = glow.to(self.device_).eval()
+        self.glow_ = glow.double().to(self.device_).eval()
 
 
 def _dequantize(batch: Tensor, extra, generator: torch.Generator) -> Tensor:
