@@ -16,6 +16,7 @@ from rich.table import Table as RichTable
 from flowad import io
 from flowad._version import __version__
 from flowad.cli.common import LabelColumn, Quiet, csv_list, err, integer, out, progress_bar, setup_logging
+from flowad.cli.iact import iact_app
 from flowad.cli.images import data_app, image_app
 from flowad.datasets import read_table
 from flowad.detectors import FlowDetector, available_detectors, available_peers, make_detector
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 app.add_typer(image_app, name="image")
 app.add_typer(data_app, name="data")
+app.add_typer(iact_app, name="iact")
 
 
 def _features(table, names_from_file: bool):
@@ -112,7 +114,7 @@ def score(
     labels = np.where(scores < detector.offset_, -1, 1)
     if output.exists() and output.is_dir():
         raise ValueError(f"--output {str(output)!r} is a directory; give a CSV file name")
-    pd.DataFrame({"score": scores, "label": labels}).tocsv_list(output, index=False)
+    pd.DataFrame({"score": scores, "label": labels}).to_csv(output, index=False)
     out.print(f"scored {len(scores)} rows: {int((labels == -1).sum())} flagged as anomalies -> {output}")
 
 

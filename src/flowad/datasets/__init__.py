@@ -5,12 +5,14 @@ from flowad.datasets.builtin import load_breast_cancer_anomaly
 from flowad.datasets.defects import DEFECTS, apply_defect
 from flowad.datasets.digits import load_fashion_mnist, load_mnist_5k, one_class_split, one_class_task
 from flowad.datasets.image_folder import ImageSet, load_image_folder, write_image_folder
+from flowad.datasets.magic import MAGIC_GAMMA_FEATURES, load_magic_gamma, magic_gamma_file
 from flowad.datasets.splits import PROTOCOLS, oneclass_split, split, subsample, unsupervised_split
 from flowad.datasets.tabular import Table, read_table
 from flowad.datasets.textures import TEXTURES, make_texture_set, write_texture_sets
 
 __all__ = [
     "DEFECTS",
+    "MAGIC_GAMMA_FEATURES",
     "PROTOCOLS",
     "TEXTURES",
     "ImageSet",
@@ -22,8 +24,10 @@ __all__ = [
     "load_breast_cancer_anomaly",
     "load_fashion_mnist",
     "load_image_folder",
+    "load_magic_gamma",
     "load_mnist_5k",
     "load_npz_folder",
+    "magic_gamma_file",
     "make_texture_set",
     "one_class_split",
     "one_class_task",

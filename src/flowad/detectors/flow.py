@@ -20,6 +20,7 @@ from flowad.detectors.base import (
     quantile_offset,
     unprefixed,
 )
+from flowad.detectors.negatives import check_negative_labels, two_class_losses
 from flowad.detectors.preprocessing import TabularScaler
 from flowad.detectors.projection import PCAProjection, choose_components
 from flowad.detectors.training import (
@@ -83,6 +84,20 @@ class FlowDetector(BaseDetector):
             stays exact. ``"auto"`` reduces only inputs with more than 64 columns or fewer than 2 rows
             per column (:func:`~flowad.detectors.projection.choose_components`); an int fixes ``k``;
             ``None`` never reduces.
+        negatives: ``None``: ``fit`` ignores ``y`` (one-class). ``"labels"``: ``fit(X, y)`` reads
+            ``y == 1`` as negative rows (a known rare class, or synthetic anomalies) whose likelihood
+            training lowers while it raises that of the normal rows (``y == 0``); see
+            :mod:`~flowad.detectors.negatives`. Preprocessing and the threshold use normal rows only.
+        negative_floor: The floor ``c`` of the two-class loss. ``"auto"``: train one-class on the
+            normal rows first, then set ``c`` to the ``contamination`` quantile of their
+            log-likelihoods under that flow (``negative_floor_``, in the flow's input units) and go
+            on with the two-class loss: negatives are pushed just below the normal rows' low tail,
+            not towards minus infinity (with the batch bound alone, MAF training ran away: normal
+            test rows got log-likelihoods of -1e5). A float: ``c`` in those units, no warm start.
+            ``None``: only the batch's least likely normal row bounds the loss (the paper's rule).
+        negative_weight: Weight of the negative term of the two-class loss (1: the paper's loss).
+            Measured on ADBench satellite, cardio and thyroid with their labels (70/30 split):
+            one-class 0.842 / 0.927 / 0.994 ROC-AUC, two-class 0.927 / 0.973 / 0.995.
         trim_fraction: For training data that contain anomalies: the share of each batch's least
             likely rows left out of the loss (trimmed likelihood; Neykov et al., "Robust fitting of
             mixtures using the trimmed likelihood estimator", CSDA 2007). 0 uses every row.
@@ -118,6 +133,9 @@ class FlowDetector(BaseDetector):
         "dequantize": ["boolean"],
         "noise_std": [Interval(Real, 0, None, closed="left")],
         "pca_components": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
+        "negatives": [StrOptions({"labels"}), None],
+        "negative_floor": [StrOptions({"auto"}), Real, None],
+        "negative_weight": [Interval(Real, 0, None, closed="left")],
         "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -142,6 +160,9 @@ class FlowDetector(BaseDetector):
         dequantize: bool = True,
         noise_std: float = 0.05,
         pca_components: int | str | None = "auto",
+        negatives: str | None = None,
+        negative_floor: float | str | None = "auto",
+        negative_weight: float = 1.0,
         trim_fraction: float = 0.0,
         max_epochs: int = 200,
         batch_size: int = 256,
@@ -162,6 +183,9 @@ class FlowDetector(BaseDetector):
         self.dequantize = dequantize
         self.noise_std = noise_std
         self.pca_components = pca_components
+        self.negatives = negatives
+        self.negative_floor = negative_floor
+        self.negative_weight = negative_weight
         self.trim_fraction = trim_fraction
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -179,7 +203,8 @@ class FlowDetector(BaseDetector):
 
         Args:
             X: Training rows, shape ``(N, D)``, finite numbers, at least 2 rows.
-            y: Ignored (present for scikit-learn compatibility).
+            y: With ``negatives="labels"``: shape ``(N,)``, 1 = negative row, 0 = normal row.
+                Otherwise ignored (present for scikit-learn compatibility).
             callback: Called after each epoch with ``(epoch, train_loss, validation_loss)``.
 
         Returns:
@@ -190,22 +215,35 @@ class FlowDetector(BaseDetector):
         if self.threshold == "chi2" and self.score_type == "nll":
             raise ValueError("threshold='chi2' needs score_type='latent_norm' or 'mahalanobis', not 'nll'")
         contamination_value(self.contamination)
+        labels = check_negative_labels(y, len(X)) if self.negatives == "labels" else np.zeros(len(X), np.int64)
         device = resolve_device(self.device)
         rng = np.random.default_rng(self.random_state)
         torch_seed = int(rng.integers(2**31 - 1))
 
-        scaler = TabularScaler.fit(X, dequantize=self.dequantize)
+        scaler = TabularScaler.fit(X[labels == 0], dequantize=self.dequantize)
         train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng, MIN_VALIDATION)
+        if labels.any():  # every validation part needs normal rows; stratify
+            train_idx, val_idx = _stratified_validation(labels, self.validation_fraction, rng)
         d = scaler.n_model_features
         k = self._n_components(len(train_idx), d)
-        projection = PCAProjection.fit(scaler.transform(X[train_idx]), k) if 0 < k < d else None
+        normal_train = train_idx[labels[train_idx] == 0]
+        projection = PCAProjection.fit(scaler.transform(X[normal_train]), k) if 0 < k < d else None
         low, width = scaler.dequantization_bins(X)
 
         with seeded_torch(torch_seed):
             flow = self._build_flow(max(k, 1)).to(device)
             history = TrainingHistory()
-            if d > 0:
-                history = self._train(flow, projection, low, width, train_idx, val_idx, device, torch_seed, callback)
+            if d > 0 and labels.any() and self.negative_floor == "auto":
+                # warm start on the normal rows; negatives then only need to fall below their low tail
+                normal_val = val_idx[labels[val_idx] == 0]
+                self._train(flow, projection, low, width, normal_train, normal_val, device, torch_seed, None)
+                floor = self._flow_log_prob_quantile(flow, projection, low[normal_train] + 0.5 * width[normal_train],
+                                                     device)
+                history = self._train(flow, projection, low, width, train_idx, val_idx, device, torch_seed, callback,
+                                      labels, floor)
+            elif d > 0:
+                history = self._train(flow, projection, low, width, train_idx, val_idx, device, torch_seed, callback,
+                                      labels if labels.any() else None, self.negative_floor)
         self.scaler_ = scaler
         self.projection_ = projection
         self.flow_ = flow.double().eval()
@@ -213,7 +251,7 @@ class FlowDetector(BaseDetector):
         self.history_ = history
         self.n_epochs_ = len(history.train_loss)
 
-        codes = self._latent(X)
+        codes = self._latent(X[labels == 0])
         self.latent_mean_ = codes.mean(axis=0)
         cov = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else np.eye(codes.shape[1])
         self.latent_precision_ = np.linalg.pinv(cov + 1e-9 * np.eye(len(cov)), hermitian=True)
@@ -222,7 +260,8 @@ class FlowDetector(BaseDetector):
             q = contamination_value(self.contamination)
             self.offset_ = -float(chi2.ppf(1.0 - q, df=max(d, 1)))
         else:
-            rows = X[val_idx] if len(val_idx) < len(X) else X  # held-out rows: no optimistic bias
+            normal_val = val_idx[labels[val_idx] == 0]
+            rows = X[normal_val] if len(val_idx) < len(X) else X[labels == 0]  # held-out rows: no optimistic bias
             self.offset_ = quantile_offset(self._score(rows), self.contamination)
         return self
 
@@ -233,7 +272,18 @@ class FlowDetector(BaseDetector):
             return choose_components(n_rows, d)
         return min(int(self.pca_components), d)
 
-    def _train(self, flow, projection, low, width, train_idx, val_idx, device, seed, callback) -> TrainingHistory:
+    def _flow_log_prob_quantile(self, flow, projection, rows: np.ndarray, device) -> float:
+        """The ``contamination`` quantile of the flow's log-density of ``rows`` (model-input units)."""
+        to_tensor = partial(torch.as_tensor, dtype=torch.float32, device=device)
+        project = (lambda batch: batch) if projection is None else _torch_projection(projection, to_tensor)
+        with torch.no_grad():
+            log_prob = flow().log_prob(project(to_tensor(rows))).cpu().numpy()
+        floor = float(np.quantile(log_prob[np.isfinite(log_prob)], contamination_value(self.contamination)))
+        self.negative_floor_ = floor
+        return floor
+
+    def _train(self, flow, projection, low, width, train_idx, val_idx, device, seed, callback,
+               labels: np.ndarray | None = None, floor: float | None = None) -> TrainingHistory:
         """Maximum-likelihood training on dequantised rows (``low + U * width``, shapes ``(N, d)``)."""
         def to_tensor(a: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(a, dtype=torch.float32, device=device)
@@ -242,11 +292,19 @@ class FlowDetector(BaseDetector):
         val_noise = np.random.default_rng(seed).random((len(val_idx), low.shape[1]))
         trim = self.trim_fraction
 
-        def loss(module: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+        def loss(module: torch.nn.Module, batch: torch.Tensor, batch_labels=None) -> torch.Tensor:
+            if batch_labels is not None:
+                return two_class_losses(module().log_prob(project(batch)), batch_labels, floor,
+                                        self.negative_weight)
             nll = -module().log_prob(project(batch))
             if trim == 0 or len(nll) < 4:
                 return nll
             return torch.topk(nll, int(np.ceil((1 - trim) * len(nll))), largest=False).values
+
+        label_tensors = {}
+        if labels is not None:
+            label_tensors = {"train_labels": torch.as_tensor(labels[train_idx], device=device),
+                             "validation_labels": torch.as_tensor(labels[val_idx], device=device)}
 
         return train_module(
             flow,
@@ -258,6 +316,7 @@ class FlowDetector(BaseDetector):
             augment=partial(_augment, noise_std=self.noise_std) if width.any() or self.noise_std > 0 else None,
             train_extra=to_tensor(width[train_idx]),
             callback=callback,
+            **label_tensors,
         )
 
     def _build_flow(self, features: int) -> torch.nn.Module:
@@ -373,6 +432,15 @@ class FlowDetector(BaseDetector):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _stratified_validation(labels: np.ndarray, fraction: float, rng: np.random.Generator):
+    """Train / validation indices with each label split separately (both parts keep normal rows)."""
+    parts = [split_validation(int((labels == v).sum()), fraction, rng, 1) for v in (0, 1)]
+    rows = [np.flatnonzero(labels == v) for v in (0, 1)]
+    train = np.sort(np.concatenate([r[p[0]] for r, p in zip(rows, parts, strict=True)]))
+    val = np.sort(np.concatenate([r[p[1]] for r, p in zip(rows, parts, strict=True)]))
+    return train, val
 
 
 def _augment(low: torch.Tensor, width: torch.Tensor, generator: torch.Generator, noise_std: float) -> torch.Tensor:

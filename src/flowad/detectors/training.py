@@ -132,6 +132,8 @@ def train_module(
     augment: Callable[[Tensor, Tensor, torch.Generator], Tensor] | None = None,
     train_extra: Tensor | None = None,
     callback: EpochCallback | None = None,
+    train_labels: Tensor | None = None,
+    validation_labels: Tensor | None = None,
 ) -> TrainingHistory:
     """Train ``module`` in place and leave it holding its best validation weights.
 
@@ -146,10 +148,18 @@ def train_module(
             (dequantisation noise, for example).
         train_extra: Per-row data for ``augment``, shape ``(N, ...)`` (indexed with the batch).
         callback: Called after each epoch with ``(epoch, train_loss, validation_loss)``.
+        train_labels, validation_labels: Per-row labels, shapes ``(N,)`` and ``(M,)``; when given,
+            the loss is called as ``loss_fn(module, batch, labels)`` (two-class training).
 
     Returns:
         The loss curves and what the guard did.
     """
+    if (train_labels is None) != (validation_labels is None):
+        raise ValueError("give both train_labels and validation_labels, or neither")
+
+    def losses(batch: Tensor, labels: Tensor | None) -> Tensor:
+        return loss_fn(module, batch) if labels is None else loss_fn(module, batch, labels)
+
     history = TrainingHistory()
     lr = config.learning_rate
 
@@ -165,7 +175,11 @@ def train_module(
     def validation_loss() -> float:
         module.eval()
         with torch.no_grad():
-            value = batched(lambda b: loss_fn(module, b), validation).mean().item()
+            if validation_labels is None:
+                value = batched(lambda b: loss_fn(module, b), validation).mean().item()
+            else:
+                value = torch.cat([losses(validation[i : i + 4096], validation_labels[i : i + 4096])
+                                   for i in range(0, len(validation), 4096)]).mean().item()
         module.train()
         return value
 
@@ -193,7 +207,7 @@ def train_module(
             batch = train[idx]
             if augment is not None:
                 batch = augment(batch, None if train_extra is None else train_extra[idx], generator)
-            loss = loss_fn(module, batch).mean()
+            loss = losses(batch, None if train_labels is None else train_labels[idx]).mean()
             if not torch.isfinite(loss):
                 diverged = True
                 break
