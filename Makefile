@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed bench-images lint clean
+.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed bench-images bench-iact lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ SUITE_DETS  := maf,iforest,ocsvm,elliptic,lof,ae,$(FAST_PEERS)
 
 bench: install
 	$(MAKE) -j2 bench-oneclass bench-unsupervised
-	$(MAKE) bench-mvtec bench-speed bench-images
+	$(MAKE) bench-mvtec bench-speed bench-images bench-iact
 
 bench-oneclass: install
 	$(BENCH) --suite classical --protocols oneclass --max-rows 10000 --detectors $(SUITE_DETS) \
@@ -56,6 +56,9 @@ bench-mvtec: install
 
 bench-images: install
 	$(VENV)/bin/flowad image bench --threads 1 --max-train 500 --max-test 1000 --quiet -o docs/results/images
+
+bench-iact: install
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/iact.py --out docs/results/iact
 
 bench-speed: install
 	$(PY) benchmarks/speed.py --threads 1 --out docs/results/speed

@@ -26,9 +26,8 @@ from flowad.iact.pipeline import (
     INVALID_GAMMANESS,
     GammaHadronSeparator,
     HillasFeatures,
-    load_separator,
-    save_separator,
 )
+from flowad.iact.separator_files import load_separator, save_separator
 
 
 def tiny_flow(**params) -> FlowDetector:

@@ -21,7 +21,8 @@ from flowad.cli.common import Quiet, out, progress_bar, setup_logging
 from flowad.detectors import FlowDetector
 from flowad.evaluation.iact_report import write_iact_report
 from flowad.iact import load_camera, load_events, save_events, simulate_events
-from flowad.iact.pipeline import GammaHadronSeparator, load_separator, save_separator
+from flowad.iact.pipeline import GammaHadronSeparator
+from flowad.iact.separator_files import load_separator, save_separator
 
 __all__ = ["iact_app"]
 

@@ -20,6 +20,8 @@ from flowad.iact.camera import (
 from flowad.iact.cleaning import tailcuts_clean
 from flowad.iact.features import MAGIC_KEYS, hillas_table, magic_features
 from flowad.iact.hillas import HILLAS_KEYS, MIN_WIDTH_RATIO, hillas_parameters
+from flowad.iact.pipeline import GammaHadronSeparator, HillasFeatures
+from flowad.iact.separator_files import load_separator, save_separator
 from flowad.iact.simulate import LABEL_NAMES, TRUTH_KEYS, load_events, save_events, simulate_events
 
 __all__ = [
@@ -29,16 +31,20 @@ __all__ = [
     "MIN_WIDTH_RATIO",
     "TRUTH_KEYS",
     "CameraGeometry",
+    "GammaHadronSeparator",
+    "HillasFeatures",
     "camera_file",
     "hexagonal_camera",
     "hillas_parameters",
     "hillas_table",
     "load_camera",
     "load_events",
+    "load_separator",
     "magic_features",
     "neighbor_matrix",
     "rectangular_camera",
     "save_events",
+    "save_separator",
     "simulate_events",
     "tailcuts_clean",
 ]
