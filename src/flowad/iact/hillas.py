@@ -75,19 +75,22 @@ def check_pixels(pix_x: np.ndarray, pix_y: np.ndarray, pix_area: np.ndarray | No
     return px, py, area
 
 
+_NOT_FINITE = "images must be finite (no NaN or inf); set pixels outside the cleaning mask to 0"
+
+
 def check_images(images: np.ndarray, n_pix: int) -> np.ndarray:
-    """Validate a batch of images; return float64 of shape ``(n_images, n_pix)`` (1-D -> one row)."""
+    """Validate the shape and type of a batch of images; returns shape ``(n_images, n_pix)``
+    (1-D -> one row) in the input's numeric dtype, C-contiguous. Finiteness is checked on the
+    non-zero entries by :func:`iter_entries` (NaN and inf are non-zero), so the dense batch is read
+    once, not three times."""
     arr = np.asarray(images)
     if arr.dtype.kind not in "iufb":
         raise ValueError(f"images must be numeric, got dtype {arr.dtype}")
-    arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != n_pix:
         raise ValueError(f"images must have shape (n_images, {n_pix}), got {np.shape(images)}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("images must be finite (no NaN or inf); set pixels outside the cleaning mask to 0")
-    return arr
+    return np.ascontiguousarray(arr)
 
 
 def iter_entries(images: np.ndarray, chunk_size: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
@@ -100,8 +103,11 @@ def iter_entries(images: np.ndarray, chunk_size: int) -> Iterator[tuple[int, int
     for start in range(0, images.shape[0], chunk_size):
         block = images[start : start + chunk_size]
         flat = np.flatnonzero(block)  # ~3x faster than the 2-D np.nonzero on a contiguous block
+        values = block.ravel()[flat].astype(np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError(_NOT_FINITE)
         rows, cols = np.divmod(flat, block.shape[1])
-        yield start, start + block.shape[0], rows, cols, block.ravel()[flat]
+        yield start, start + block.shape[0], rows, cols, values
 
 
 def hillas_parameters(
