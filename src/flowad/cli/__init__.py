@@ -18,6 +18,7 @@ from flowad._version import __version__
 from flowad.cli.common import LabelColumn, Quiet, csv_list, err, integer, out, progress_bar, setup_logging
 from flowad.cli.iact import iact_app
 from flowad.cli.images import data_app, image_app
+from flowad.cli.synth import synth_app
 from flowad.datasets import read_table
 from flowad.detectors import FlowDetector, available_detectors, available_peers, make_detector
 from flowad.evaluation import evaluate_detector, run_demo
@@ -37,6 +38,7 @@ app = typer.Typer(
 app.add_typer(image_app, name="image")
 app.add_typer(data_app, name="data")
 app.add_typer(iact_app, name="iact")
+app.add_typer(synth_app, name="synth")
 
 
 def _features(table, names_from_file: bool):
