@@ -43,7 +43,7 @@ def _heatmap_grid(maps_dir: Path, texture: str, models: list[str], path: Path) -
                 ax.set_ylabel(str(kinds[r]), fontsize=7)
     fig.suptitle(f"{texture}: anomaly maps (brighter = more anomalous)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=60)
     plt.close(fig)
     return path
 
