@@ -88,6 +88,9 @@ class FlowDetector(BaseDetector):
             ``y == 1`` as negative rows (a known rare class, or synthetic anomalies) whose likelihood
             training lowers while it raises that of the normal rows (``y == 0``); see
             :mod:`~flowad.detectors.negatives`. Preprocessing and the threshold use normal rows only.
+            ``"synthetic"``: ``y`` is ignored; after a one-class warm start the flow draws its own
+            negatives (latent codes beyond the chi-square 0.99 quantile, one per ten training rows,
+            mapped back through the inverse flow) and trains against them with the same loss.
         negative_floor: The floor ``c`` of the two-class loss. ``"auto"``: train one-class on the
             normal rows first, then set ``c`` to the ``contamination`` quantile of their
             log-likelihoods under that flow (``negative_floor_``, in the flow's input units) and go
@@ -133,7 +136,7 @@ class FlowDetector(BaseDetector):
         "dequantize": ["boolean"],
         "noise_std": [Interval(Real, 0, None, closed="left")],
         "pca_components": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
-        "negatives": [StrOptions({"labels"}), None],
+        "negatives": [StrOptions({"labels", "synthetic"}), None],
         "negative_floor": [StrOptions({"auto"}), Real, None],
         "negative_weight": [Interval(Real, 0, None, closed="left")],
         "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
@@ -241,6 +244,9 @@ class FlowDetector(BaseDetector):
                                                      device)
                 history = self._train(flow, projection, low, width, train_idx, val_idx, device, torch_seed, callback,
                                       labels, floor)
+            elif d > 0 and self.negatives == "synthetic":
+                history = self._train_with_synthetic(flow, projection, low, width, train_idx, val_idx, device,
+                                                     torch_seed, callback, rng)
             elif d > 0:
                 history = self._train(flow, projection, low, width, train_idx, val_idx, device, torch_seed, callback,
                                       labels if labels.any() else None, self.negative_floor)
@@ -271,6 +277,42 @@ class FlowDetector(BaseDetector):
         if self.pca_components == "auto":
             return choose_components(n_rows, d)
         return min(int(self.pca_components), d)
+
+    def _train_with_synthetic(self, flow, projection, low, width, train_idx, val_idx, device, seed, callback, rng):
+        """One-class warm start, then two-class training against negatives drawn from the warm flow's
+        chi-square tail (one per ten rows), mapped back to the model-input space."""
+        self._train(flow, projection, low, width, train_idx, val_idx, device, seed, None)
+        floor = self.negative_floor
+        if floor == "auto":
+            floor = self._flow_log_prob_quantile(flow, projection, low[train_idx] + 0.5 * width[train_idx], device)
+        n_train, n_val = max(1, len(train_idx) // 10), max(1, len(val_idx) // 10)
+        negatives = self._tail_samples(flow, projection, n_train + n_val, rng, device)
+        n_train = min(n_train, max(1, len(negatives) - n_val))
+        first = len(low)
+        low = np.vstack([low, negatives])
+        width = np.vstack([width, np.zeros_like(negatives)])
+        labels = np.r_[np.zeros(first, np.int64), np.ones(len(negatives), np.int64)]
+        train_idx = np.r_[train_idx, first + np.arange(n_train)]
+        val_idx = np.r_[val_idx, first + np.arange(n_train, len(negatives))]
+        self.n_synthetic_negatives_ = len(negatives)
+        return self._train(flow, projection, low, width, train_idx, val_idx, device, seed, callback, labels, floor)
+
+    def _tail_samples(self, flow, projection, n: int, rng: np.random.Generator, device) -> np.ndarray:
+        """``n`` rows whose latent codes lie in the chi-square tail beyond its 0.99 quantile, in the
+        scaled model-input space (rows the inverse flow cannot map to finite values are dropped)."""
+        k = projection.n_components if projection is not None else _flow_width(flow)
+        radius = np.sqrt(chi2.ppf(0.99 + 0.01 * rng.random(n) * (1 - 1e-9), df=k))
+        directions = rng.normal(size=(n, k))
+        z = directions / np.linalg.norm(directions, axis=1, keepdims=True) * radius[:, None]
+        with torch.no_grad():
+            x = flow().transform.inv(torch.as_tensor(z, dtype=torch.float32, device=device)).cpu().numpy()
+        x = x.astype(np.float64)
+        if projection is not None:
+            x = projection.mean + (x * projection.scale) @ projection.components.T
+        keep = np.isfinite(x).all(axis=1) & (np.abs(x).max(axis=1) < 1e3)
+        if not keep.any():
+            raise ValueError("negatives='synthetic': the flow's inverse gave no finite samples; try more epochs")
+        return x[keep]
 
     def _flow_log_prob_quantile(self, flow, projection, rows: np.ndarray, device) -> float:
         """The ``contamination`` quantile of the flow's log-density of ``rows`` (model-input units)."""
@@ -432,6 +474,11 @@ class FlowDetector(BaseDetector):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _flow_width(flow) -> int:
+    """Input width of a zuko flow (the size of its base distribution's event)."""
+    return int(flow().base.event_shape[0])
 
 
 def _stratified_validation(labels: np.ndarray, fraction: float, rng: np.random.Generator):
