@@ -169,3 +169,30 @@ def test_gaussian_smooth_keeps_mass_and_constants():
     smooth = gaussian_smooth(maps, 2.0)
     assert smooth.sum().item() == pytest.approx(1.0, abs=1e-5) and smooth[0, 10, 10] < 0.1
     torch.testing.assert_close(gaussian_smooth(torch.ones(2, 9, 9), 1.5), torch.ones(2, 9, 9))
+
+
+@needs_backbone
+def test_fastflow_two_class_training_pushes_pasted_anomalies_down():
+    train = stripes(24, seed=0)
+    negatives, masks = stripes(12, seed=4), np.zeros((12, 32, 32), bool)
+    masks[:, 8:20, 8:20] = True
+    negatives[masks] = np.clip(negatives[masks].astype(int) + 25, 0, 255).astype(np.uint8)  # subtle: brighter
+    params = {"stages": ("stride4", "stride8"), "steps": 4, "max_epochs": 10, "random_state": 0}
+    one_class = FastFlowDetector(**params).fit(train)
+    two_class = FastFlowDetector(**params).fit(train, negative_images=negatives, negative_masks=masks)
+    assert len(two_class.negative_floors_) == 2
+    inside = masks
+    before, after = one_class.anomaly_map(negatives), two_class.anomaly_map(negatives)
+    assert after[inside].mean() > before[inside].mean()
+    # normal images keep normal-looking maps: their scores stay above the threshold
+    assert (two_class.predict(stripes(8, seed=21)) == 1).mean() >= 0.75
+
+
+def test_negatives_are_refused_where_unsupported_and_checked():
+    with pytest.raises(ValueError, match="normal images only"):
+        TINY["autoencoder"]().fit(stripes(12), negative_images=stripes(2), negative_masks=np.zeros((2, 32, 32), bool))
+    if backbone_available():
+        with pytest.raises(ValueError, match="negative_masks must have shape"):
+            TINY["fastflow"]().fit(stripes(12), negative_images=stripes(2), negative_masks=np.zeros((2, 8, 8), bool))
+        with pytest.raises(ValueError, match="together"):
+            TINY["fastflow"]().fit(stripes(12), negative_images=stripes(2))

@@ -79,12 +79,15 @@ class BaseImageDetector(BaseEstimator):
         if self.image_score not in IMAGE_SCORES:
             raise ValueError(f"image_score must be one of {IMAGE_SCORES}, got {self.image_score!r}")
 
-    def fit(self, images, y=None):
-        """Fit on normal images.
+    def fit(self, images, y=None, *, negative_images=None, negative_masks=None):
+        """Fit on normal images (and, where the model supports it, on images with known anomalies).
 
         Args:
             images: ``(N, H, W)`` or ``(N, H, W, 3)``, uint8 or float in [0, 1]; normal images only.
             y: Ignored.
+            negative_images: Optional ``(M, H, W[, 3])`` images with anomalies (real or pasted
+                synthetic ones) for two-class training; only models with ``supports_negatives``.
+            negative_masks: ``(M, H, W)`` bool, where those anomalies are.
 
         Returns:
             ``self``.
@@ -92,14 +95,36 @@ class BaseImageDetector(BaseEstimator):
         self._check_common_params()
         x = as_image_tensor(images)
         self.n_channels_ = int(x.shape[1])
+        negatives = None
+        if negative_images is not None or negative_masks is not None:
+            negatives = self._checked_negatives(negative_images, negative_masks)
         rng = np.random.default_rng(self.random_state)
         held = np.zeros(len(x), dtype=bool)
         if len(x) >= 10:
             held[rng.choice(len(x), max(1, int(round(self.threshold_fraction * len(x)))), replace=False)] = True
-        self._fit(x[torch.from_numpy(~held)], rng)
+        if negatives is None:
+            self._fit(x[torch.from_numpy(~held)], rng)
+        else:
+            self._fit(x[torch.from_numpy(~held)], rng, negatives)
         threshold_images = x[torch.from_numpy(held)] if held.any() else x
         self.offset_ = quantile_offset(self._score(threshold_images), self.contamination)
         return self
+
+    #: Whether ``fit`` accepts ``negative_images`` (two-class training).
+    supports_negatives = False
+
+    def _checked_negatives(self, images, masks) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.supports_negatives:
+            raise ValueError(f"{type(self).__name__} trains on normal images only; negative_images is not supported")
+        if images is None or masks is None:
+            raise ValueError("negative_images and negative_masks must be given together")
+        x = as_image_tensor(images, "negative_images")
+        m = np.asarray(masks)
+        if m.shape != (x.shape[0], x.shape[2], x.shape[3]):
+            raise ValueError(f"negative_masks must have shape {(x.shape[0], x.shape[2], x.shape[3])}, got {m.shape}")
+        if x.shape[1] != self.n_channels_:
+            raise ValueError(f"negative_images must have {self.n_channels_} channel(s) like images, got {x.shape[1]}")
+        return x, torch.from_numpy(m.astype(np.float32))
 
     def _checked(self, images) -> torch.Tensor:
         if not hasattr(self, "offset_"):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from flowad.detectors.base import prefixed, unprefixed
+from flowad.detectors.negatives import two_class_losses
 from flowad.detectors.training import (
     TrainingConfig,
     TrainingHistory,
@@ -116,7 +117,9 @@ class FastFlowDetector(BaseImageDetector):
             for i, s in enumerate(self._backbone().stages)
         ]
 
-    def _fit(self, x: Tensor, rng: np.random.Generator) -> None:
+    supports_negatives = True
+
+    def _fit(self, x: Tensor, rng: np.random.Generator, negatives: tuple[Tensor, Tensor] | None = None) -> None:
         self._check_params()
         self.device_ = resolve_device(self.device)
         self.backbone_ = None
@@ -139,6 +142,40 @@ class FastFlowDetector(BaseImageDetector):
             self.histories_.append(train_module(flow, loss, f[train_idx], f[val_idx], config, generator))
             flow.eval()
         self.flows_ = flows
+        if negatives is not None:
+            self._fit_negatives(features, train_idx, val_idx, negatives, config, seed, rng)
+
+    def _fit_negatives(self, features, train_idx, val_idx, negatives, config, seed, rng) -> None:
+        """Two-class fine-tuning of each stage's flow (Chiu & Lai, CVPR 2023 workshops): positions of
+        the normal images keep their likelihood, positions inside the pasted anomalies' masks are pushed
+        below the 1% quantile of the normal positions' log-likelihood (the floor, from the one-class
+        flow). A feature cell that overlaps a mask at all counts as a negative: its features already
+        see the anomaly, and labelling it normal would teach the flow that anomalies are normal."""
+        x_neg, masks = negatives
+        neg_features = self._features(x_neg)
+        neg_train, neg_val = split_validation(len(x_neg), 0.1, rng, min_validation=1)
+        self.negative_floors_ = []
+        for i, (flow, f, g) in enumerate(zip(self.flows_, features, neg_features, strict=True)):
+            labels = (F.adaptive_max_pool2d(masks[:, None], g.shape[2:])[:, 0] > 0).float().to(self.device_)
+            normal_labels = torch.zeros(len(f), *f.shape[2:], device=self.device_)
+            with torch.no_grad():
+                per_position = torch.cat([flow.log_prob_map(f[train_idx][s : s + 16]) for s in
+                                          range(0, len(train_idx), 16)]) / f.shape[1]
+            floor = float(torch.quantile(per_position.flatten()[:1_000_000], 0.01))
+            self.negative_floors_.append(floor)
+
+            def loss(module: FastFlow2d, batch: Tensor, batch_labels: Tensor, floor=floor) -> Tensor:
+                log_prob = module.log_prob_map(batch) / batch.shape[1]
+                per = two_class_losses(log_prob.flatten(), batch_labels.flatten(), floor)
+                return per.reshape(len(batch), -1).mean(1)
+
+            flow.train()
+            generator = torch.Generator(device=self.device_).manual_seed(seed + i)
+            self.histories_[i] = train_module(
+                flow, loss, torch.cat([f[train_idx], g[neg_train]]), torch.cat([f[val_idx], g[neg_val]]), config,
+                generator, train_labels=torch.cat([normal_labels[train_idx], labels[neg_train]]),
+                validation_labels=torch.cat([normal_labels[val_idx], labels[neg_val]]))
+            flow.eval()
 
     @torch.no_grad()
     def _maps(self, x: Tensor, batch_size: int = 16) -> np.ndarray:
