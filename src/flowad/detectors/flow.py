@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,7 +19,14 @@ from flowad.detectors.base import (
     quantile_offset,
     unprefixed,
 )
-from flowad.detectors.negatives import check_negative_labels, two_class_losses
+from flowad.detectors.flow_training import (
+    FlowFit,
+    log_prob_quantile,
+    stratified_validation,
+    train_flow,
+    train_with_synthetic,
+)
+from flowad.detectors.negatives import check_negative_labels
 from flowad.detectors.preprocessing import TabularScaler
 from flowad.detectors.projection import PCAProjection, choose_components
 from flowad.detectors.training import (
@@ -31,7 +37,6 @@ from flowad.detectors.training import (
     resolve_device,
     seeded_torch,
     split_validation,
-    train_module,
 )
 from flowad.flows import FLOW_KINDS, build_vector_flow
 from flowad.io import register_model
@@ -226,7 +231,7 @@ class FlowDetector(BaseDetector):
         scaler = TabularScaler.fit(X[labels == 0], dequantize=self.dequantize)
         train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng, MIN_VALIDATION)
         if labels.any():  # every validation part needs normal rows; stratify
-            train_idx, val_idx = _stratified_validation(labels, self.validation_fraction, rng)
+            train_idx, val_idx = stratified_validation(labels, self.validation_fraction, rng)
         d = scaler.n_model_features
         k = self._n_components(len(train_idx), d)
         normal_train = train_idx[labels[train_idx] == 0]
@@ -235,21 +240,21 @@ class FlowDetector(BaseDetector):
 
         with seeded_torch(torch_seed):
             flow = self._build_flow(max(k, 1)).to(device)
+            fit = FlowFit(flow, projection, low, width, device, torch_seed, self._training_config(), self.noise_std,
+                          self.trim_fraction, self.negative_weight)
             history = TrainingHistory()
+            q = contamination_value(self.contamination)
             if d > 0 and labels.any() and self.negative_floor == "auto":
                 # warm start on the normal rows; negatives then only need to fall below their low tail
-                normal_val = val_idx[labels[val_idx] == 0]
-                self._train(flow, projection, low, width, normal_train, normal_val, device, torch_seed, None)
-                floor = self._flow_log_prob_quantile(flow, projection, low[normal_train] + 0.5 * width[normal_train],
-                                                     device)
-                history = self._train(flow, projection, low, width, train_idx, val_idx, device, torch_seed, callback,
-                                      labels, floor)
+                train_flow(fit, normal_train, val_idx[labels[val_idx] == 0])
+                self.negative_floor_ = log_prob_quantile(fit, low[normal_train] + 0.5 * width[normal_train], q)
+                history = train_flow(fit, train_idx, val_idx, callback, labels, self.negative_floor_)
             elif d > 0 and self.negatives == "synthetic":
-                history = self._train_with_synthetic(flow, projection, low, width, train_idx, val_idx, device,
-                                                     torch_seed, callback, rng)
+                history, self.n_synthetic_negatives_, self.negative_floor_ = train_with_synthetic(
+                    fit, train_idx, val_idx, callback, rng, self.negative_floor, q)
             elif d > 0:
-                history = self._train(flow, projection, low, width, train_idx, val_idx, device, torch_seed, callback,
-                                      labels if labels.any() else None, self.negative_floor)
+                history = train_flow(fit, train_idx, val_idx, callback, labels if labels.any() else None,
+                                     self.negative_floor)
         self.scaler_ = scaler
         self.projection_ = projection
         self.flow_ = flow.double().eval()
@@ -277,89 +282,6 @@ class FlowDetector(BaseDetector):
         if self.pca_components == "auto":
             return choose_components(n_rows, d)
         return min(int(self.pca_components), d)
-
-    def _train_with_synthetic(self, flow, projection, low, width, train_idx, val_idx, device, seed, callback, rng):
-        """One-class warm start, then two-class training against negatives drawn from the warm flow's
-        chi-square tail (one per ten rows), mapped back to the model-input space."""
-        self._train(flow, projection, low, width, train_idx, val_idx, device, seed, None)
-        floor = self.negative_floor
-        if floor == "auto":
-            floor = self._flow_log_prob_quantile(flow, projection, low[train_idx] + 0.5 * width[train_idx], device)
-        n_train, n_val = max(1, len(train_idx) // 10), max(1, len(val_idx) // 10)
-        negatives = self._tail_samples(flow, projection, n_train + n_val, rng, device)
-        n_train = min(n_train, max(1, len(negatives) - n_val))
-        first = len(low)
-        low = np.vstack([low, negatives])
-        width = np.vstack([width, np.zeros_like(negatives)])
-        labels = np.r_[np.zeros(first, np.int64), np.ones(len(negatives), np.int64)]
-        train_idx = np.r_[train_idx, first + np.arange(n_train)]
-        val_idx = np.r_[val_idx, first + np.arange(n_train, len(negatives))]
-        self.n_synthetic_negatives_ = len(negatives)
-        return self._train(flow, projection, low, width, train_idx, val_idx, device, seed, callback, labels, floor)
-
-    def _tail_samples(self, flow, projection, n: int, rng: np.random.Generator, device) -> np.ndarray:
-        """``n`` rows whose latent codes lie in the chi-square tail beyond its 0.99 quantile, in the
-        scaled model-input space (rows the inverse flow cannot map to finite values are dropped)."""
-        k = projection.n_components if projection is not None else _flow_width(flow)
-        radius = np.sqrt(chi2.ppf(0.99 + 0.01 * rng.random(n) * (1 - 1e-9), df=k))
-        directions = rng.normal(size=(n, k))
-        z = directions / np.linalg.norm(directions, axis=1, keepdims=True) * radius[:, None]
-        with torch.no_grad():
-            x = flow().transform.inv(torch.as_tensor(z, dtype=torch.float32, device=device)).cpu().numpy()
-        x = x.astype(np.float64)
-        if projection is not None:
-            x = projection.mean + (x * projection.scale) @ projection.components.T
-        keep = np.isfinite(x).all(axis=1) & (np.abs(x).max(axis=1) < 1e3)
-        if not keep.any():
-            raise ValueError("negatives='synthetic': the flow's inverse gave no finite samples; try more epochs")
-        return x[keep]
-
-    def _flow_log_prob_quantile(self, flow, projection, rows: np.ndarray, device) -> float:
-        """The ``contamination`` quantile of the flow's log-density of ``rows`` (model-input units)."""
-        to_tensor = partial(torch.as_tensor, dtype=torch.float32, device=device)
-        project = (lambda batch: batch) if projection is None else _torch_projection(projection, to_tensor)
-        with torch.no_grad():
-            log_prob = flow().log_prob(project(to_tensor(rows))).cpu().numpy()
-        floor = float(np.quantile(log_prob[np.isfinite(log_prob)], contamination_value(self.contamination)))
-        self.negative_floor_ = floor
-        return floor
-
-    def _train(self, flow, projection, low, width, train_idx, val_idx, device, seed, callback,
-               labels: np.ndarray | None = None, floor: float | None = None) -> TrainingHistory:
-        """Maximum-likelihood training on dequantised rows (``low + U * width``, shapes ``(N, d)``)."""
-        def to_tensor(a: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(a, dtype=torch.float32, device=device)
-
-        project = (lambda batch: batch) if projection is None else _torch_projection(projection, to_tensor)
-        val_noise = np.random.default_rng(seed).random((len(val_idx), low.shape[1]))
-        trim = self.trim_fraction
-
-        def loss(module: torch.nn.Module, batch: torch.Tensor, batch_labels=None) -> torch.Tensor:
-            if batch_labels is not None:
-                return two_class_losses(module().log_prob(project(batch)), batch_labels, floor,
-                                        self.negative_weight)
-            nll = -module().log_prob(project(batch))
-            if trim == 0 or len(nll) < 4:
-                return nll
-            return torch.topk(nll, int(np.ceil((1 - trim) * len(nll))), largest=False).values
-
-        label_tensors = {}
-        if labels is not None:
-            label_tensors = {"train_labels": torch.as_tensor(labels[train_idx], device=device),
-                             "validation_labels": torch.as_tensor(labels[val_idx], device=device)}
-
-        return train_module(
-            flow,
-            loss,
-            train=to_tensor(low[train_idx]),
-            validation=to_tensor(low[val_idx] + val_noise * width[val_idx]),
-            config=self._training_config(),
-            generator=torch.Generator(device=device).manual_seed(seed),
-            augment=partial(_augment, noise_std=self.noise_std) if width.any() or self.noise_std > 0 else None,
-            train_extra=to_tensor(width[train_idx]),
-            callback=callback,
-            **label_tensors,
-        )
 
     def _build_flow(self, features: int) -> torch.nn.Module:
         return build_vector_flow(self.flow, features, self.transforms, tuple(self.hidden_features))
@@ -474,35 +396,6 @@ class FlowDetector(BaseDetector):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
-
-
-def _flow_width(flow) -> int:
-    """Input width of a zuko flow (the size of its base distribution's event)."""
-    return int(flow().base.event_shape[0])
-
-
-def _stratified_validation(labels: np.ndarray, fraction: float, rng: np.random.Generator):
-    """Train / validation indices with each label split separately (both parts keep normal rows)."""
-    parts = [split_validation(int((labels == v).sum()), fraction, rng, 1) for v in (0, 1)]
-    rows = [np.flatnonzero(labels == v) for v in (0, 1)]
-    train = np.sort(np.concatenate([r[p[0]] for r, p in zip(rows, parts, strict=True)]))
-    val = np.sort(np.concatenate([r[p[1]] for r, p in zip(rows, parts, strict=True)]))
-    return train, val
-
-
-def _augment(low: torch.Tensor, width: torch.Tensor, generator: torch.Generator, noise_std: float) -> torch.Tensor:
-    """Uniform draw inside each value's bin, ``low + U(0, 1) * width`` (shapes ``(B, D)``), plus
-    Gaussian noise of standard deviation ``noise_std``."""
-    x = low + torch.rand(low.shape, generator=generator, device=low.device, dtype=low.dtype) * width
-    if noise_std > 0:
-        x = x + noise_std * torch.randn(low.shape, generator=generator, device=low.device, dtype=low.dtype)
-    return x
-
-
-def _torch_projection(projection: PCAProjection, to_tensor):
-    """The whitened PCA projection as a function of float32 torch batches ``(B, d) -> (B, k)``."""
-    mean, components, scale = (to_tensor(a) for a in (projection.mean, projection.components, projection.scale))
-    return lambda batch: ((batch - mean) @ components) / scale
 
 
 def _chunks(X: np.ndarray, size: int = 65_536):
