@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PROTOCOLS", "oneclass_split", "split", "subsample", "unsupervised_split"]
+__all__ = ["PROTOCOLS", "oneclass_split", "split", "subsample", "unsupervised_indices", "unsupervised_split"]
 
 PROTOCOLS = ("oneclass", "unsupervised")
 
@@ -47,6 +47,15 @@ def unsupervised_split(
     Returns:
         ``(X_train, X_test, y_test)``.
     """
+    train, test = unsupervised_indices(y, train_fraction, random_state)
+    return X[train], X[test], y[test]
+
+
+def unsupervised_indices(
+    y: np.ndarray, train_fraction: float = 0.7, random_state: int | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(train, test)`` of :func:`unsupervised_split` (sorted), for callers that need
+    the training rows' hidden labels."""
     if not 0.0 < train_fraction < 1.0:
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction!r}")
     rng = np.random.default_rng(random_state)
@@ -55,8 +64,7 @@ def unsupervised_split(
         rows = rng.permutation(np.flatnonzero(y == label))
         train.append(rows[: int(round(train_fraction * len(rows)))])
     train = np.sort(np.concatenate(train))
-    test = np.setdiff1d(np.arange(len(y)), train)
-    return X[train], X[test], y[test]
+    return train, np.setdiff1d(np.arange(len(y)), train)
 
 
 def split(protocol: str, X: np.ndarray, y: np.ndarray, random_state: int | None = 0):
