@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed bench-images bench-iact lint clean
+.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed bench-images bench-iact bench-synth lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ SUITE_DETS  := maf,iforest,ocsvm,elliptic,lof,ae,$(FAST_PEERS)
 
 bench: install
 	$(MAKE) -j2 bench-oneclass bench-unsupervised
-	$(MAKE) bench-mvtec bench-speed bench-images bench-iact
+	$(MAKE) bench-mvtec bench-speed bench-images bench-iact bench-synth
 
 bench-oneclass: install
 	$(BENCH) --suite classical --protocols oneclass --max-rows 10000 --detectors $(SUITE_DETS) \
@@ -59,6 +59,10 @@ bench-images: install
 
 bench-iact: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/iact.py --out docs/results/iact
+
+bench-synth: install
+	$(PY) benchmarks/synthetic_fastflow.py --seeds 0,1,2 --out docs/results/synth
+	$(PY) benchmarks/rare_labels.py --out docs/results/synth
 
 bench-speed: install
 	$(PY) benchmarks/speed.py --threads 1 --out docs/results/speed

@@ -66,8 +66,13 @@ def main() -> None:
     results = args.out / "rare_labels.jsonl"
     if not args.summarize:
         shard, n = (int(v) for v in args.shard.split("/"))
+        done = set()
+        if results.exists():  # resume: (dataset, seed) pairs already written are skipped
+            done = {(r["dataset"], r["seed"]) for r in map(json.loads, results.read_text().splitlines())}
         for name in args.datasets.split(",")[shard::n]:
             for seed in (int(s) for s in args.seeds.split(",")):
+                if (name, seed) in done:
+                    continue
                 with open(results, "a") as sink:
                     for row in run(name, seed, args.max_rows):
                         sink.write(json.dumps(row) + "\n")

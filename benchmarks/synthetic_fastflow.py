@@ -61,8 +61,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "fastflow_two_class.jsonl"
+    done = set()
+    if results.exists():  # resume: (texture, seed) pairs already written are skipped
+        done = {(r["texture"], r["seed"]) for r in map(json.loads, results.read_text().splitlines())}
     for texture in args.textures.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
+            if (texture, seed) in done:
+                continue
             with open(results, "a") as sink:
                 for row in run(texture, seed, args.negatives):
                     sink.write(json.dumps(row) + "\n")
