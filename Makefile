@@ -63,6 +63,7 @@ bench-iact: install
 bench-synth: install
 	$(PY) benchmarks/synthetic_fastflow.py --seeds 0,1,2 --out docs/results/synth
 	$(PY) benchmarks/rare_labels.py --out docs/results/synth
+	$(PY) benchmarks/synth_figure.py --out docs/results/synth/samples.png
 
 bench-speed: install
 	$(PY) benchmarks/speed.py --threads 1 --out docs/results/speed
