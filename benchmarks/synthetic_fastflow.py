@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from flowad.datasets.textures import make_texture_set
-from flowad.evaluation.image_bench import _per_kind
+from flowad.evaluation.image_bench import per_kind_metrics
 from flowad.evaluation.image_metrics import evaluate_image_detector_outputs
 from flowad.evaluation.markdown import markdown_table
 from flowad.images import FastFlowDetector
@@ -45,7 +45,7 @@ def run(texture: str, seed: int, n_negatives: int) -> list[dict]:
         scores, maps = detector.score_and_map(test.images)
         metrics = evaluate_image_detector_outputs(test.labels, test.masks, -scores, maps).as_dict()
         rows.append({"texture": texture, "seed": seed, "model": mode, **metrics, "fit_seconds": fit_s,
-                     "sampler_seconds": sampler_s, "per_kind": _per_kind(test, -scores, maps)})
+                     "sampler_seconds": sampler_s, "per_kind": per_kind_metrics(test, -scores, maps)})
         print(texture, seed, mode, {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float)}, flush=True)
     return rows
 

@@ -192,8 +192,12 @@ def test_bad_input() -> None:
     cam = hexagonal_camera(2, 0.03)
     with pytest.raises(ValueError, match="images"):
         hillas_parameters(cam.pix_x, cam.pix_y, np.zeros((2, 5)))
-    with pytest.raises(ValueError, match="images"):
+    with pytest.raises(ValueError, match="images must be finite"):
         hillas_parameters(cam.pix_x, cam.pix_y, np.full((1, cam.n_pixels), np.inf))
+    one_nan = np.zeros((3, cam.n_pixels), dtype=np.float32)
+    one_nan[2, 4] = np.nan  # a single NaN in a mostly empty float32 batch is still found
+    with pytest.raises(ValueError, match="images must be finite"):
+        hillas_parameters(cam.pix_x, cam.pix_y, one_nan)
     with pytest.raises(ValueError, match="pix_y"):
         hillas_parameters(cam.pix_x, cam.pix_y[:-1], np.zeros((1, cam.n_pixels)))
     with pytest.raises(ValueError, match="pix_area"):

@@ -68,7 +68,7 @@ def test_edited_config_is_refused(saved):
 def test_other_version_is_refused(saved):
     config = json.loads((saved / io.CONFIG_FILE).read_text())
     config["flowad_version"] = "9.9.0"
-    config["config_sha256"] = io._config_digest(config)
+    config["config_sha256"] = io.config_digest(config)
     (saved / io.CONFIG_FILE).write_text(json.dumps(config))
     with pytest.raises(ValueError, match="saved by flowad 9.9.0"):
         io.load(saved)

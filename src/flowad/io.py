@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,17 @@ from safetensors.numpy import save as save_safetensors
 
 from flowad._version import __version__
 
-__all__ = ["CONFIG_FILE", "FORMAT", "WEIGHTS_FILE", "load", "register_model", "save"]
+__all__ = [
+    "CONFIG_FILE",
+    "FORMAT",
+    "WEIGHTS_FILE",
+    "config_digest",
+    "load",
+    "register_model",
+    "save",
+    "to_json",
+    "write_directory_atomically",
+]
 
 FORMAT = "flowad-model"
 FORMAT_VERSION = 1
@@ -51,16 +62,16 @@ def register_model(cls: type) -> type:
     return cls
 
 
-def _to_json(value: Any) -> Any:
+def to_json(value: Any) -> Any:
     """Hyper-parameters and state as JSON (tuples -> lists, NumPy scalars -> Python, NaN -> None)."""
     if isinstance(value, dict):
-        return {str(k): _to_json(v) for k, v in value.items()}
+        return {str(k): to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_to_json(v) for v in value]
+        return [to_json(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _to_json(value.tolist())
+        return to_json(value.tolist())
     if isinstance(value, np.generic):
-        return _to_json(value.item())
+        return to_json(value.item())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -72,7 +83,8 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _config_digest(config: dict) -> str:
+def config_digest(config: dict) -> str:
+    """SHA-256 of a configuration without its own ``config_sha256`` entry (canonical JSON)."""
     body = {k: v for k, v in config.items() if k != "config_sha256"}
     return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
 
@@ -117,25 +129,33 @@ def save(detector, path: str | os.PathLike) -> Path:
         "format_version": FORMAT_VERSION,
         "flowad_version": __version__,
         "class": cls.__name__,
-        "params": _to_json(detector.get_params(deep=False)),
-        "state": _to_json(state),
+        "params": to_json(detector.get_params(deep=False)),
+        "state": to_json(state),
         "weights_sha256": _sha256(weights),
     }
-    config["config_sha256"] = _config_digest(config)
-    _write_dir_atomically(path, {CONFIG_FILE: json.dumps(config, indent=2).encode(), WEIGHTS_FILE: weights})
+    config["config_sha256"] = config_digest(config)
+    files = {CONFIG_FILE: json.dumps(config, indent=2).encode(), WEIGHTS_FILE: weights}
+    write_directory_atomically(path, lambda tmp: _write_files(tmp, files))
     return path
 
 
-def _write_dir_atomically(path: Path, files: dict[str, bytes]) -> None:
+def _write_files(folder: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        with open(folder / name, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def write_directory_atomically(path: Path, fill: Callable[[Path], None]) -> None:
+    """Build a directory with ``fill(tmp)`` next to ``path``, then swap it in with renames: an
+    interrupted write leaves the previous ``path`` intact (callers check first that ``path`` may be
+    replaced)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
     try:
-        for name, data in files.items():
-            with open(tmp / name, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+        fill(tmp)
         if path.exists():
             os.rename(path, old)
         os.rename(tmp, path)
@@ -175,7 +195,7 @@ def load(path: str | os.PathLike, device: str | None = None):
         raise _refuse(path, f"{CONFIG_FILE} is not valid JSON ({err})") from err
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise _refuse(path, "not a flowad model file")
-    if config.get("config_sha256") != _config_digest(config):
+    if config.get("config_sha256") != config_digest(config):
         raise _refuse(path, f"{CONFIG_FILE} was modified after saving (checksum mismatch)")
     if config.get("format_version") != FORMAT_VERSION:
         raise _refuse(path, f"model format {config.get('format_version')} is not supported (need {FORMAT_VERSION})")

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["DEFECTS", "apply_defect", "blob", "scratch", "square", "texture_patch"]
+__all__ = ["DEFECTS", "apply_defect", "blob", "scratch", "size_range", "square", "texture_patch"]
 
 _COLORS = ("random", "black", "white", "contrast")
 
@@ -37,7 +37,8 @@ def _check_image(image) -> np.ndarray:
     return image
 
 
-def _range(value, name: str) -> tuple[int, int]:
+def size_range(value, name: str) -> tuple[int, int]:
+    """An int or an inclusive ``(low, high)`` pair of positive ints, or a ValueError naming ``name``."""
     if isinstance(value, int | np.integer):
         value = (int(value), int(value))
     try:
@@ -50,7 +51,7 @@ def _range(value, name: str) -> tuple[int, int]:
 
 
 def _draw(rng: np.random.Generator, value, name: str, cap: int | None = None) -> int:
-    low, high = _range(value, name)
+    low, high = size_range(value, name)
     n = int(rng.integers(low, high + 1))
     return min(n, cap) if cap is not None else n
 

@@ -24,7 +24,7 @@ from matplotlib.patches import Ellipse  # noqa: E402
 
 from flowad.evaluation.iact_metrics import DEFAULT_ACCEPTANCES, SeparationMetrics, evaluate_separation  # noqa: E402
 from flowad.evaluation.markdown import markdown_table  # noqa: E402
-from flowad.evaluation.report import _html_table, _img, _page  # noqa: E402
+from flowad.evaluation.report import html_page, html_table, img_tag  # noqa: E402
 from flowad.iact.camera import CameraGeometry  # noqa: E402
 from flowad.iact.pipeline import FLOW_FEATURES, HillasFeatures  # noqa: E402
 
@@ -229,26 +229,26 @@ def write_iact_report(out_dir: str | Path, y: np.ndarray, gammaness: dict[str, n
     frame = efficiency_table(metrics)
     md = [f"# {title}\n", counts + "\n", "## Efficiencies\n", note + "\n", markdown_table(frame)]
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(counts)}</p>", "<h2>Efficiencies</h2>",
-            f"<p>{html.escape(note)}</p>", _html_table(frame.set_index("model"))]
+            f"<p>{html.escape(note)}</p>", html_table(frame.set_index("model"))]
     marks = {n: (m.cut_hadron_acceptance, m.cut_gamma_efficiency) for n, m in metrics.items() if m.cut is not None}
     roc = plot_gamma_roc(labels[keep], {n: np.asarray(g)[keep] for n, g in gammaness.items()}, out / "roc.png",
                          cuts=marks, title="gamma efficiency vs hadron acceptance (dots: training cut)")
     md.append("## ROC curves\n\n![ROC](roc.png)\n")
-    body += ["<h2>ROC curves</h2>", _img(roc)]
+    body += ["<h2>ROC curves</h2>", img_tag(roc)]
     if table is not None:
         png = plot_feature_histograms(table.assign(valid=keep), labels, out / "features.png", features)
         md.append("## Features of valid events\n\n![features](features.png)\n")
-        body += ["<h2>Features of valid events</h2>", _img(png)]
+        body += ["<h2>Features of valid events</h2>", img_tag(png)]
     if images is not None and hillas is not None:
         png = _example_figure(out / "camera_examples.png", images, labels, keep, hillas, gammaness,
                               n_examples, random_state)
         text = ("Example events: charge in photo-electrons, cleaning mask outlined in white, Hillas ellipse "
                 "(1 sigma; dashed: major axis; +: centre of gravity) in red.")
         md.append(f"## Camera images\n\n{text}\n\n![examples](camera_examples.png)\n")
-        body += ["<h2>Camera images</h2>", f"<p>{html.escape(text)}</p>", _img(png)]
+        body += ["<h2>Camera images</h2>", f"<p>{html.escape(text)}</p>", img_tag(png)]
     md_path, html_path = out / "report.md", out / "report.html"
     md_path.write_text("\n".join(md))
-    html_path.write_text(_page(title, "\n".join(body)))
+    html_path.write_text(html_page(title, "\n".join(body)))
     return md_path, html_path
 
 

@@ -25,7 +25,7 @@ from flowad.evaluation.bench import machine_info
 from flowad.evaluation.image_metrics import evaluate_image_detector_outputs, image_roc_auc, pixel_roc_auc
 from flowad.images import IMAGE_MODELS
 
-__all__ = ["ImageBenchConfig", "run_image_bench"]
+__all__ = ["ImageBenchConfig", "per_kind_metrics", "run_image_bench"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _timed(fn: Callable, *args):
     return value, time.perf_counter() - start
 
 
-def _per_kind(test, image_scores: np.ndarray, maps: np.ndarray) -> dict[str, dict[str, float]]:
+def per_kind_metrics(test, image_scores: np.ndarray, maps: np.ndarray) -> dict[str, dict[str, float]]:
     """Image ROC-AUC (kind vs good) and pixel ROC-AUC (kind's images only) per defect kind."""
     kinds = np.asarray(test.kinds)
     good = kinds == "good"
@@ -142,7 +142,7 @@ def _texture_jobs(config: ImageBenchConfig, out: Path, done: set, sink, on_job) 
             anomaly = -scores
             metrics = evaluate_image_detector_outputs(test.labels, test.masks, anomaly, maps)
             row = {"task": "texture", "dataset": texture, "subset": "", "model": name, **metrics.as_dict(),
-                   "fit_seconds": fit_s, "score_seconds": score_s, "per_kind": _per_kind(test, anomaly, maps),
+                   "fit_seconds": fit_s, "score_seconds": score_s, "per_kind": per_kind_metrics(test, anomaly, maps),
                    "small_defects": _small_defects(test, anomaly, maps)}
             np.savez_compressed(out / "maps" / f"{texture}__{name}.npz", images=test.images[examples],
                                 masks=test.masks[examples], maps=maps[examples].astype(np.float32),

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 
 from flowad.evaluation.markdown import markdown_table  # noqa: E402
 from flowad.evaluation.metrics import roc_auc  # noqa: E402
-from flowad.evaluation.report import _html_table, _img, _page  # noqa: E402
+from flowad.evaluation.report import html_page, html_table, img_tag  # noqa: E402
 
 __all__ = ["write_image_report"]
 
@@ -132,15 +132,15 @@ def write_image_report(out_dir: str | Path, title: str = "flowad image benchmark
     body = [f"<h1>{title}</h1><p>Machine: {where}.</p>"]
     for name, table in tables.items():
         md += [f"## {name}", "", markdown_table(table.reset_index()), ""]
-        body.append(f"<h2>{name}</h2>{_html_table(table)}")
+        body.append(f"<h2>{name}</h2>{html_table(table)}")
     if not failures.empty:
         failed = failures[["task", "dataset", "subset", "model", "error"]].reset_index(drop=True)
         md += ["## Failed jobs", "", markdown_table(failed), ""]
-        body.append(f"<h2>Failed jobs</h2>{_html_table(failed)}")
+        body.append(f"<h2>Failed jobs</h2>{html_table(failed)}")
     for fig in figures:
         md += [f"![{fig.stem}]({fig.name})", ""]
-        body.append(_img(fig))
+        body.append(img_tag(fig))
     md_path, html_path = out / "report.md", out / "report.html"
     md_path.write_text("\n".join(md))
-    html_path.write_text(_page(title, "\n".join(body)))
+    html_path.write_text(html_page(title, "\n".join(body)))
     return md_path, html_path

@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 from flowad.evaluation.markdown import markdown_table  # noqa: E402
 from flowad.evaluation.plots import plot_roc_curves  # noqa: E402
 
-__all__ = ["summarize", "write_report"]
+__all__ = ["html_page", "html_table", "img_tag", "summarize", "write_report"]
 
 
 def summarize(results: pd.DataFrame, protocol: str) -> dict[str, pd.DataFrame]:
@@ -104,9 +104,9 @@ def write_report(out_dir: str | Path, title: str = "flowad benchmark") -> tuple[
                "### PR-AUC per data set\n", markdown_table(_fmt(s["pr_auc"])),
                "### Time and memory (means per job)\n", markdown_table(_fmt(s["time"], 4))]
         body += [f"<h2>Protocol {protocol}</h2>", f"<p>{html.escape(head.split(chr(10), 2)[-1])}</p>",
-                 _html_table(s["summary"]), _img(rank_png), "<h3>ROC-AUC per data set</h3>", _html_table(s["roc_auc"]),
-                 "<h3>PR-AUC per data set</h3>", _html_table(s["pr_auc"]),
-                 "<h3>Time and memory (means per job)</h3>", _html_table(s["time"], 4)]
+                 html_table(s["summary"]), img_tag(rank_png), "<h3>ROC-AUC per data set</h3>", html_table(s["roc_auc"]),
+                 "<h3>PR-AUC per data set</h3>", html_table(s["pr_auc"]),
+                 "<h3>Time and memory (means per job)</h3>", html_table(s["time"], 4)]
         if len(s["failures"]):
             md += ["### Failed jobs\n", markdown_table(s["failures"].reset_index(drop=True))]
             body += ["<h3>Failed jobs</h3>", s["failures"].to_html(index=False)]
@@ -118,10 +118,10 @@ def write_report(out_dir: str | Path, title: str = "flowad benchmark") -> tuple[
             png = plot_roc_curves(y, curves, out / f"roc_{scores_set}_{protocol}.png",
                                   title=f"{scores_set} ({protocol}, first seed)")
             md.append(f"\n![ROC {scores_set}]({png.name})\n")
-            body += [f"<h3>ROC curves: {html.escape(scores_set)}</h3>", _img(png)]
+            body += [f"<h3>ROC curves: {html.escape(scores_set)}</h3>", img_tag(png)]
     md_path, html_path = out / "report.md", out / "report.html"
     md_path.write_text("\n".join(md))
-    html_path.write_text(_page(title, "\n".join(body)))
+    html_path.write_text(html_page(title, "\n".join(body)))
     return md_path, html_path
 
 
@@ -133,16 +133,19 @@ def _machine_line(machine: dict, results: pd.DataFrame) -> str:
             f"{machine.get('platform')}, torch {machine.get('torch')}, flowad {machine.get('flowad')}.")
 
 
-def _html_table(frame: pd.DataFrame, digits: int = 3) -> str:
+def html_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A DataFrame as an HTML table for the self-contained reports."""
     return frame.round(digits).to_html(border=0, classes="t", na_rep="-")
 
 
-def _img(path: Path) -> str:
+def img_tag(path: Path) -> str:
+    """A PNG embedded as a data URI (the reports stay one file)."""
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def _page(title: str, body: str) -> str:
+def html_page(title: str, body: str) -> str:
+    """A complete HTML document with the reports' shared style."""
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
              "table.t{border-collapse:collapse;font-size:13px;margin:.5em 0 1.5em}"
              "table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"

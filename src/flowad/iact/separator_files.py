@@ -6,12 +6,8 @@ the checksum and the version.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 
 from flowad import io
@@ -24,10 +20,6 @@ __all__ = ["DETECTOR_DIR", "FORMAT", "PIPELINE_FILE", "load_separator", "save_se
 FORMAT = "flowad-iact-separator"
 PIPELINE_FILE = "pipeline.json"
 DETECTOR_DIR = "detector"
-
-
-def _digest(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _read_body(path: Path) -> dict:
@@ -58,26 +50,16 @@ def save_separator(separator: GammaHadronSeparator, path: str | os.PathLike) -> 
     if isinstance(camera, CameraGeometry):
         params["camera"] = {"name": camera.name, "pix_type": camera.pix_type,
                             **{k: getattr(camera, k).tolist() for k in ("pix_x", "pix_y", "pix_area")}}
-    body = {"format": FORMAT, "format_version": 1, "flowad_version": __version__, "params": io._to_json(params),
-            "state": io._to_json({"features_": list(separator.features_), "scales_": separator.scales_,
+    body = {"format": FORMAT, "format_version": 1, "flowad_version": __version__, "params": io.to_json(params),
+            "state": io.to_json({"features_": list(separator.features_), "scales_": separator.scales_,
                                   "cut_": separator.cut_, "n_train_": separator.n_train_,
                                   "n_invalid_train_": separator.n_invalid_train_})}
-    body["config_sha256"] = _digest(body)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-    try:
+    body["config_sha256"] = io.config_digest(body)
+    def fill(tmp: Path) -> None:
         io.save(separator.detector_, tmp / DETECTOR_DIR)
         (tmp / PIPELINE_FILE).write_text(json.dumps(body, indent=2))
-        if path.exists():
-            os.rename(path, old)
-        os.rename(tmp, path)
-    except BaseException:
-        if old.exists() and not path.exists():
-            os.rename(old, path)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+
+    io.write_directory_atomically(path, fill)
     return path
 
 
@@ -98,7 +80,7 @@ def load_separator(path: str | os.PathLike, device: str | None = None) -> GammaH
     body = _read_body(path)
     if body.get("format") != FORMAT:
         raise ValueError(f"cannot load separator {str(path)!r}: {PIPELINE_FILE} is not a flowad IACT separator")
-    if body.get("config_sha256") != _digest({k: v for k, v in body.items() if k != "config_sha256"}):
+    if body.get("config_sha256") != io.config_digest(body):
         raise ValueError(f"cannot load separator {str(path)!r}: {PIPELINE_FILE} was modified (checksum mismatch)")
     saved = str(body.get("flowad_version", "?"))
     if saved.split(".")[:2] != __version__.split(".")[:2]:

@@ -14,7 +14,6 @@ from torch import Tensor, nn
 
 from flowad.detectors.base import unprefixed
 from flowad.detectors.training import (
-    TrainingConfig,
     TrainingHistory,
     resolve_device,
     seeded_torch,
@@ -110,19 +109,12 @@ class ConvAutoencoderDetector(BaseImageDetector):
         return ConvAutoencoder(self.n_channels_, int(self.base_channels), int(self.latent_channels))
 
     def _fit(self, x: Tensor, rng: np.random.Generator) -> None:
-        self._check_common_params()
-        for name in ("base_channels", "latent_channels", "max_epochs", "batch_size", "patience"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        if self.smooth_sigma < 0:
-            raise ValueError(f"smooth_sigma must be >= 0, got {self.smooth_sigma!r}")
+        self._check_at_least_one("base_channels", "latent_channels")
         self.device_ = resolve_device(self.device)
         x = _pad8(x)
         train_idx, val_idx = split_validation(len(x), 0.1, rng, min_validation=1)
         seed = int(rng.integers(2**31 - 1))
-        config = TrainingConfig(max_epochs=int(self.max_epochs), batch_size=int(self.batch_size),
-                                learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-                                patience=int(self.patience))
+        config = self._training_config()
         with seeded_torch(seed):
             net = self._new_net().to(self.device_)
             self.history_: TrainingHistory = train_module(

@@ -16,6 +16,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from flowad.detectors.base import contamination_value, finite_scores, quantile_offset
+from flowad.detectors.training import TrainingConfig
 
 __all__ = ["IMAGE_SCORES", "BaseImageDetector", "aggregate_maps", "as_image_tensor"]
 
@@ -68,7 +69,9 @@ class BaseImageDetector(BaseEstimator):
     """Shared input checks, thresholding and scoring; subclasses implement ``_fit(x)`` on a tensor
     ``(N, C, H, W)`` and ``_maps(x) -> (N, H, W)`` NumPy maps (higher = more anomalous).
 
-    Subclass parameters must include ``contamination``, ``image_score`` and ``random_state``.
+    Subclass parameters must include ``contamination``, ``image_score``, ``smooth_sigma``,
+    ``random_state`` and the training settings ``max_epochs``, ``batch_size``, ``learning_rate``,
+    ``weight_decay``, ``patience``.
     """
 
     #: Share of training images held out to set the threshold (when there are at least 10).
@@ -78,6 +81,20 @@ class BaseImageDetector(BaseEstimator):
         contamination_value(self.contamination)
         if self.image_score not in IMAGE_SCORES:
             raise ValueError(f"image_score must be one of {IMAGE_SCORES}, got {self.image_score!r}")
+        self._check_at_least_one("max_epochs", "batch_size", "patience")
+        if self.smooth_sigma < 0:
+            raise ValueError(f"smooth_sigma must be >= 0, got {self.smooth_sigma!r}")
+
+    def _check_at_least_one(self, *names: str) -> None:
+        """ValueError naming the first of the integer parameters ``names`` that is below 1."""
+        for name in names:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+
+    def _training_config(self) -> TrainingConfig:
+        return TrainingConfig(max_epochs=int(self.max_epochs), batch_size=int(self.batch_size),
+                              learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+                              patience=int(self.patience))
 
     def fit(self, images, y=None, *, negative_images=None, negative_masks=None):
         """Fit on normal images (and, where the model supports it, on images with known anomalies).

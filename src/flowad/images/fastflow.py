@@ -17,7 +17,6 @@ from torch import Tensor
 from flowad.detectors.base import prefixed, unprefixed
 from flowad.detectors.negatives import two_class_losses
 from flowad.detectors.training import (
-    TrainingConfig,
     TrainingHistory,
     resolve_device,
     seeded_torch,
@@ -86,15 +85,10 @@ class FastFlowDetector(BaseImageDetector):
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        self._check_common_params()
         stages = tuple(self.stages)
         if not stages or any(s not in STAGES for s in stages) or len(set(stages)) != len(stages):
             raise ValueError(f"stages must be distinct names from {sorted(STAGES)}, got {self.stages!r}")
-        for name in ("steps", "max_epochs", "batch_size", "patience"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        if self.smooth_sigma < 0:
-            raise ValueError(f"smooth_sigma must be >= 0, got {self.smooth_sigma!r}")
+        self._check_at_least_one("steps")
 
     def _backbone(self) -> EfficientNetLite0Features:
         if getattr(self, "backbone_", None) is None:
@@ -126,9 +120,7 @@ class FastFlowDetector(BaseImageDetector):
         features = self._features(x)
         train_idx, val_idx = split_validation(len(x), 0.1, rng, min_validation=1)
         seed = int(rng.integers(2**31 - 1))
-        config = TrainingConfig(max_epochs=int(self.max_epochs), batch_size=int(self.batch_size),
-                                learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-                                patience=int(self.patience))
+        config = self._training_config()
 
         def loss(flow: FastFlow2d, batch: Tensor) -> Tensor:  # nats per channel and position
             return -flow.log_prob_map(batch).flatten(1).mean(1) / batch.shape[1]
@@ -158,9 +150,9 @@ class FastFlowDetector(BaseImageDetector):
         for i, (flow, f, g) in enumerate(zip(self.flows_, features, neg_features, strict=True)):
             labels = (F.adaptive_max_pool2d(masks[:, None], g.shape[2:])[:, 0] > 0).float().to(self.device_)
             normal_labels = torch.zeros(len(f), *f.shape[2:], device=self.device_)
+            normal_train = f[train_idx]
             with torch.no_grad():
-                per_position = torch.cat([flow.log_prob_map(f[train_idx][s : s + 16]) for s in
-                                          range(0, len(train_idx), 16)]) / f.shape[1]
+                per_position = torch.cat([flow.log_prob_map(b) for b in normal_train.split(16)]) / f.shape[1]
             floor = float(torch.quantile(per_position.flatten()[:1_000_000], 0.01))
             self.negative_floors_.append(floor)
 
@@ -172,7 +164,7 @@ class FastFlowDetector(BaseImageDetector):
             flow.train()
             generator = torch.Generator(device=self.device_).manual_seed(seed + i)
             self.histories_[i] = train_module(
-                flow, loss, torch.cat([f[train_idx], g[neg_train]]), torch.cat([f[val_idx], g[neg_val]]), config,
+                flow, loss, torch.cat([normal_train, g[neg_train]]), torch.cat([f[val_idx], g[neg_val]]), config,
                 generator, train_labels=torch.cat([normal_labels[train_idx], labels[neg_train]]),
                 validation_labels=torch.cat([normal_labels[val_idx], labels[neg_val]]))
             flow.eval()

@@ -12,7 +12,6 @@ from torch import Tensor
 
 from flowad.detectors.base import unprefixed
 from flowad.detectors.training import (
-    TrainingConfig,
     TrainingHistory,
     resolve_device,
     seeded_torch,
@@ -83,17 +82,11 @@ class PatchFlowDetector(BaseImageDetector):
         self.random_state = random_state
 
     def _check_params(self, x: Tensor) -> None:
-        self._check_common_params()
-        for name in ("patch_size", "stride", "levels", "steps", "hidden_channels", "max_patches",
-                     "max_epochs", "batch_size", "patience"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        self._check_at_least_one("patch_size", "stride", "levels", "steps", "hidden_channels", "max_patches")
         if self.patch_size % 2**self.levels:
             raise ValueError(f"patch_size must be divisible by 2**levels = {2**self.levels}, got {self.patch_size}")
         if self.patch_size > min(x.shape[2], x.shape[3]):
             raise ValueError(f"patch_size {self.patch_size} is larger than the images ({x.shape[2]}x{x.shape[3]})")
-        if self.smooth_sigma < 0:
-            raise ValueError(f"smooth_sigma must be >= 0, got {self.smooth_sigma!r}")
 
     def _new_glow(self) -> Glow:
         return Glow(self.n_channels_, int(self.levels), int(self.steps), int(self.hidden_channels),
@@ -115,9 +108,7 @@ class PatchFlowDetector(BaseImageDetector):
         patches = self._quantized(patches)
         train_idx, val_idx = split_validation(count, 0.1, rng, min_validation=1)
         seed = int(rng.integers(2**31 - 1))
-        config = TrainingConfig(max_epochs=int(self.max_epochs), batch_size=int(self.batch_size),
-                                learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-                                patience=int(self.patience))
+        config = self._training_config()
         val_noise = torch.rand(patches[val_idx].shape, generator=torch.Generator().manual_seed(seed)) / _BINS
         with seeded_torch(seed):
             glow = self._new_glow().to(self.device_)

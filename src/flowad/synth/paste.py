@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from flowad.datasets.defects import DEFECTS
+from flowad.datasets.defects import DEFECTS, size_range
 from flowad.datasets.image_folder import ImageSet
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,7 +34,6 @@ __all__ = [
     "random_patches",
     "resize_patches",
     "simple_anomalies",
-    "size_range",
     "synthetic_anomalies",
 ]
 
@@ -66,19 +65,6 @@ def check_images(images, name: str = "images") -> np.ndarray:
     if min(images.shape[:3]) < 1:
         raise ValueError(f"{name} must not be empty, got shape {images.shape}")
     return images
-
-
-def size_range(value, name: str) -> tuple[int, int]:
-    """An int or an inclusive ``(low, high)`` pair of positive ints, or a ValueError naming ``name``."""
-    if isinstance(value, Integral):
-        value = (int(value), int(value))
-    try:
-        low, high = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an int or a (low, high) pair, got {value!r}") from None
-    if low < 1 or high < low:
-        raise ValueError(f"{name} must satisfy 1 <= low <= high, got {value!r}")
-    return low, high
 
 
 def _count(n, name: str = "n") -> int:

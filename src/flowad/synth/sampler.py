@@ -32,11 +32,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from flowad.datasets.defects import size_range
 from flowad.detectors.base import prefixed, unprefixed
 from flowad.detectors.flow import FlowDetector
 from flowad.detectors.training import EpochCallback
 from flowad.io import register_model
-from flowad.synth.paste import check_images, random_patches, size_range
+from flowad.synth.paste import check_images, random_patches
 
 __all__ = ["BANDS", "METHODS", "PatchSampler"]
 
