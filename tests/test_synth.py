@@ -215,3 +215,16 @@ def test_cli_fit_then_paste_writes_a_loadable_folder(tmp_path, monkeypatch):
     assert again.returncode == 1 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
     bad = flowad("synth", "paste", model, folder, "-o", tmp_path / "x", "--method", "rainbow", "-q")
     assert bad.returncode == 1 and "--method" in bad.stderr and "Traceback" not in bad.stderr
+
+    # a U-Net trained on pasted flow samples only, then scored like any image model
+    unet = tmp_path / "unet"
+    result = flowad("synth", "segment", model, folder, "-o", unet, "--n", "4", "--paste-size", "4,12", "--method",
+                    "temperature,far", "--max-clipped", "0.3",
+                    "--epochs", "2", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "U-Net" in result.stdout and (unet / "config.json").is_file()
+    result = flowad("image", "score", unet, out, "-o", tmp_path / "scores.csv", "--heatmaps", tmp_path / "maps", "-q")
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "maps").glob("*.png"))) == len(written)
+    bad = flowad("synth", "segment", model, folder, "-o", tmp_path / "y", "--method", "square", "-q")
+    assert bad.returncode == 1 and "--method" in bad.stderr and "Traceback" not in bad.stderr

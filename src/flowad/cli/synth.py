@@ -1,5 +1,5 @@
-"""``flowad synth ...``: fit a patch flow on normal images and paste its low-likelihood samples into
-normal images, written as an MVTec-style folder."""
+"""``flowad synth ...``: fit a patch flow on normal images, paste its low-likelihood samples into
+normal images (written as an MVTec-style folder), and train a U-Net segmenter on such negatives."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import typer
 from flowad import io
 from flowad.cli.common import Quiet, csv_list, integer, out, progress_bar, setup_logging
 from flowad.datasets import ImageSet, load_image_folder, write_image_folder
+from flowad.images import UNetSegmenter
 from flowad.synth import BLENDS, FLOW_KINDS, SIMPLE_GENERATORS, PatchSampler, simple_anomalies, synthetic_anomalies
 
 __all__ = ["synth_app"]
@@ -77,6 +78,73 @@ def _concat(sets: list[ImageSet]) -> ImageSet:
     )
 
 
+def _flow_kinds(method: str) -> list[str]:
+    kinds = csv_list(method) or []
+    if not kinds or any(k not in FLOW_KINDS for k in kinds):
+        raise ValueError(f"--method must name flow kinds from {', '.join(FLOW_KINDS)}, got {method!r}")
+    return kinds
+
+
+def _load_sampler(sampler_dir: Path) -> PatchSampler:
+    sampler = io.load(sampler_dir)
+    if not isinstance(sampler, PatchSampler):
+        raise ValueError(f"{sampler_dir} holds a {type(sampler).__name__}, not a patch sampler ('flowad synth fit')")
+    return sampler
+
+
+@synth_app.command("segment")
+def segment(
+    sampler_dir: Annotated[Path, typer.Argument(help="Sampler directory written by 'flowad synth fit'.")],
+    folder: Annotated[Path, typer.Argument(help="MVTec-style folder; trains on train/good/.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Segmenter model directory to write.")],
+    n: Annotated[int, typer.Option("--n", help="Training images with pasted flow samples, per method.")] = 100,
+    method: Annotated[str, typer.Option(
+        help=f"Comma-separated flow kinds: {', '.join(FLOW_KINDS)}.")] = "temperature,far",
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (temperature: default 1.5).")] = None,
+    max_clipped: Annotated[float, typer.Option(
+        help="Redraw flow patches with more than this share of pixels outside 0..255.")] = 0.0,
+    blend: Annotated[str, typer.Option(help=f"One of {', '.join(BLENDS)}.")] = "none",
+    paste_size: Annotated[str, typer.Option("--paste-size", help="Side of the pasted squares: LOW,HIGH.")] = "8,48",
+    epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 40,
+    size: Size = None,
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Train a U-Net to segment flow samples pasted into the normal training images of FOLDER.
+
+    It never sees a real anomaly. Score it like any image model: 'flowad image score OUTPUT FOLDER --heatmaps DIR'.
+    """
+    setup_logging(quiet)
+    kinds = _flow_kinds(method)
+    if n < 1:
+        raise ValueError(f"--n must be a positive integer, got {n}")
+    if blend not in BLENDS:
+        raise ValueError(f"--blend must be one of {', '.join(BLENDS)}, got {blend!r}")
+    if epochs < 1:
+        raise ValueError(f"--epochs must be a positive integer, got {epochs}")
+    sampler = _load_sampler(sampler_dir)
+    train = load_image_folder(folder, "train", size=size, grayscale=sampler.n_channels_ == 1)
+    normal = train.images[train.labels == 0]
+    rng = np.random.default_rng(seed)
+    with progress_bar(quiet) as progress:
+        task = progress.add_task("synthetic anomalies", total=len(kinds), status="")
+        made = []
+        for i, kind in enumerate(kinds):
+            progress.update(task, completed=i, status=kind)
+            made.append(synthetic_anomalies(normal, sampler, n, kind, rng, temperature=temperature,
+                                            max_clipped=max_clipped, blend=blend,
+                                            size=_pair(paste_size, "paste-size")))  # fmt: skip
+        progress.update(task, completed=len(kinds))
+        negatives = _concat(made)
+        segmenter = UNetSegmenter(max_epochs=epochs, random_state=seed)
+        progress.add_task(f"fit U-Net on {len(normal)} normal and {len(negatives)} pasted images", total=None,
+                          status="")
+        segmenter.fit(normal, negative_images=negatives.images, negative_masks=negatives.masks)
+    io.save(segmenter, output)
+    out.print(f"saved U-Net segmenter ({len(normal)} normal images, {len(negatives)} with flow samples: "
+              f"{', '.join(kinds)}) to {output}")
+
+
 @synth_app.command("paste")
 def paste(
     sampler_dir: Annotated[Path, typer.Argument(help="Sampler directory written by 'flowad synth fit'.")],
@@ -117,9 +185,7 @@ def paste(
         raise ValueError(f"--output {str(output)!r} exists and is not an empty folder; pass --overwrite to use it")
     if blend not in BLENDS:
         raise ValueError(f"--blend must be one of {', '.join(BLENDS)}, got {blend!r}")
-    sampler = io.load(sampler_dir)
-    if not isinstance(sampler, PatchSampler):
-        raise ValueError(f"{sampler_dir} holds a {type(sampler).__name__}, not a patch sampler ('flowad synth fit')")
+    sampler = _load_sampler(sampler_dir)
     gray = sampler.n_channels_ == 1
     train = load_image_folder(folder, "train", size=size, grayscale=gray)
     train = train.subset(train.labels == 0)

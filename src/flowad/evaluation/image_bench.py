@@ -22,10 +22,10 @@ import torch
 from flowad.datasets.digits import one_class_task
 from flowad.datasets.textures import TEXTURES, load_texture, make_texture_set
 from flowad.evaluation.bench import machine_info
-from flowad.evaluation.image_metrics import evaluate_image_detector_outputs, image_roc_auc, pixel_roc_auc
+from flowad.evaluation.image_metrics import aupro, evaluate_image_detector_outputs, image_roc_auc, pixel_roc_auc
 from flowad.images import IMAGE_MODELS
 
-__all__ = ["ImageBenchConfig", "per_kind_metrics", "run_image_bench"]
+__all__ = ["ImageBenchConfig", "per_kind_metrics", "run_image_bench", "write_example_maps"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,9 @@ def _timed(fn: Callable, *args):
 
 
 def per_kind_metrics(test, image_scores: np.ndarray, maps: np.ndarray) -> dict[str, dict[str, float]]:
-    """Image ROC-AUC (kind vs good) and pixel ROC-AUC (kind's images only) per defect kind."""
+    """Per defect kind: image ROC-AUC (kind vs good), pixel ROC-AUC (the kind's images only) and
+    AUPRO (the kind's images and the good ones, so normal images' pixels count as false positives
+    as they do in the overall AUPRO)."""
     kinds = np.asarray(test.kinds)
     good = kinds == "good"
     out = {}
@@ -100,6 +102,7 @@ def per_kind_metrics(test, image_scores: np.ndarray, maps: np.ndarray) -> dict[s
         out[kind] = {
             "image_roc_auc": image_roc_auc(test.labels[both], image_scores[both]),
             "pixel_roc_auc": pixel_roc_auc(test.masks[sel], maps[sel]),
+            "aupro": aupro(test.masks[both], maps[both]),
         }
     return out
 
@@ -123,7 +126,6 @@ def _small_defects(test, image_scores: np.ndarray, maps: np.ndarray, kind: str =
 def _texture_jobs(config: ImageBenchConfig, out: Path, done: set, sink, on_job) -> None:
     for texture in config.textures:
         train, test = make_texture_set(texture, random_state=config.seed, **config.texture_options)
-        examples = _example_indices(test)
         for name in config.models:
             if ("texture", texture, "", name) in done:
                 continue
@@ -144,13 +146,19 @@ def _texture_jobs(config: ImageBenchConfig, out: Path, done: set, sink, on_job) 
             row = {"task": "texture", "dataset": texture, "subset": "", "model": name, **metrics.as_dict(),
                    "fit_seconds": fit_s, "score_seconds": score_s, "per_kind": per_kind_metrics(test, anomaly, maps),
                    "small_defects": _small_defects(test, anomaly, maps)}
-            np.savez_compressed(out / "maps" / f"{texture}__{name}.npz", images=test.images[examples],
-                                masks=test.masks[examples], maps=maps[examples].astype(np.float32),
-                                kinds=np.asarray(test.kinds)[examples])
+            write_example_maps(out / "maps" / f"{texture}__{name}.npz", test, maps)
             if texture == config.textures[0] and config.timing_images > 0:
                 row["seconds_per_256px_image"] = _time_256(detector, texture, config)
             sink.write(json.dumps(row) + "\n")
             sink.flush()
+
+
+def write_example_maps(path: Path, test, maps: np.ndarray) -> None:
+    """Save one good and one defective image per kind with their masks and ``maps`` (``(N, H, W)`` for
+    all of ``test``) to ``path`` (``.npz``), as :func:`flowad.evaluation.image_report.heatmap_grid` reads them."""
+    examples = _example_indices(test)
+    np.savez_compressed(path, images=test.images[examples], masks=test.masks[examples],
+                        maps=maps[examples].astype(np.float32), kinds=np.asarray(test.kinds)[examples])
 
 
 def _example_indices(test) -> np.ndarray:

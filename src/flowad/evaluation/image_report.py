@@ -17,10 +17,13 @@ from flowad.evaluation.markdown import markdown_table  # noqa: E402
 from flowad.evaluation.metrics import roc_auc  # noqa: E402
 from flowad.evaluation.report import html_page, html_table, img_tag  # noqa: E402
 
-__all__ = ["write_image_report"]
+__all__ = ["heatmap_grid", "write_image_report"]
 
 
-def _heatmap_grid(maps_dir: Path, texture: str, models: list[str], path: Path) -> Path | None:
+def heatmap_grid(maps_dir: Path, texture: str, models: list[str], path: Path) -> Path | None:
+    """A PNG grid per texture: image, mask and each model's map (one row per image) from the files
+    ``maps_dir/<texture>__<model>.npz`` (arrays ``images``, ``masks``, ``kinds``, ``maps``); None when
+    no model has a file."""
     files = {m: maps_dir / f"{texture}__{m}.npz" for m in models if (maps_dir / f"{texture}__{m}.npz").exists()}
     if not files:
         return None
@@ -118,7 +121,7 @@ def write_image_report(out_dir: str | Path, title: str = "flowad image benchmark
     tables = _tables(rows)
     figures = []
     for texture in dict.fromkeys(rows[rows.task == "texture"]["dataset"]):
-        fig = _heatmap_grid(out / "maps", texture, list(dict.fromkeys(rows.model)), out / f"heatmaps_{texture}.png")
+        fig = heatmap_grid(out / "maps", texture, list(dict.fromkeys(rows.model)), out / f"heatmaps_{texture}.png")
         if fig:
             figures.append(fig)
     if "small_defects" in rows:

@@ -6,6 +6,7 @@ from flowad.images.backbone import EfficientNetLite0Features, backbone_available
 from flowad.images.base import IMAGE_SCORES, BaseImageDetector, aggregate_maps, as_image_tensor
 from flowad.images.fastflow import FastFlowDetector
 from flowad.images.patchflow import PatchFlowDetector
+from flowad.images.unet import UNet, UNetSegmenter
 
 #: Image detectors by short name (the CLI's ``--model``).
 IMAGE_MODELS = {
@@ -22,6 +23,8 @@ __all__ = [
     "EfficientNetLite0Features",
     "FastFlowDetector",
     "PatchFlowDetector",
+    "UNet",
+    "UNetSegmenter",
     "aggregate_maps",
     "as_image_tensor",
     "backbone_available",

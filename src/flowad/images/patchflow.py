@@ -1,5 +1,8 @@
 """Glow on image patches: per-patch negative log-likelihood in bits per dimension, averaged per
 pixel over the overlapping patches that cover it (Glow: Kingma & Dhariwal, arXiv:1807.03039).
+
+With ``fit(images, negative_images=..., negative_masks=...)`` the patch Glow is afterwards fine-tuned
+two-class on patches over the (pasted) anomalies, as FastFlow is.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import torch
 from torch import Tensor
 
 from flowad.detectors.base import unprefixed
+from flowad.detectors.negatives import two_class_losses
 from flowad.detectors.training import (
     TrainingHistory,
     resolve_device,
@@ -92,7 +96,12 @@ class PatchFlowDetector(BaseImageDetector):
         return Glow(self.n_channels_, int(self.levels), int(self.steps), int(self.hidden_channels),
                     random_state=self.random_state)
 
-    def _fit(self, x: Tensor, rng: np.random.Generator) -> None:
+    supports_negatives = True
+
+    #: Least share of a negative patch's pixels inside the anomaly mask for it to count as a negative.
+    min_negative_overlap = 0.1
+
+    def _fit(self, x: Tensor, rng: np.random.Generator, negatives: tuple[Tensor, Tensor] | None = None) -> None:
         self._check_params(x)
         self.device_ = resolve_device(self.device)
         p = int(self.patch_size)
@@ -100,12 +109,7 @@ class PatchFlowDetector(BaseImageDetector):
         count = int(self.max_patches)
         which = rng.integers(0, n, count)
         rows, cols = rng.integers(0, h - p + 1, count), rng.integers(0, w - p + 1, count)
-        offsets = torch.arange(p)
-        r_idx = torch.from_numpy(rows)[:, None] + offsets  # (M, p)
-        c_idx = torch.from_numpy(cols)[:, None] + offsets
-        patches = x[torch.from_numpy(which)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None],
-                    r_idx[:, None, :, None], c_idx[:, None, None, :]]
-        patches = self._quantized(patches)
+        patches = self._quantized(_cut(x, which, rows, cols, p))
         train_idx, val_idx = split_validation(count, 0.1, rng, min_validation=1)
         seed = int(rng.integers(2**31 - 1))
         config = self._training_config()
@@ -120,7 +124,55 @@ class PatchFlowDetector(BaseImageDetector):
                 generator=torch.Generator(device=self.device_).manual_seed(seed),
                 augment=_dequantize,
             )
+        if negatives is not None:
+            self._fit_negatives(glow, patches[train_idx], patches[val_idx] + val_noise, negatives, rng, seed)
         self.glow_ = glow.double().eval()  # scored in float64: no overflow on far-off patches
+
+    def _negative_patches(self, negatives: tuple[Tensor, Tensor], count: int, rng: np.random.Generator) -> Tensor:
+        """Up to ``count`` quantized patches of the negative images that each contain a random anomalous
+        pixel and have at least :attr:`min_negative_overlap` of their pixels inside the mask."""
+        x_neg, masks = negatives
+        p = int(self.patch_size)
+        h, w = x_neg.shape[2], x_neg.shape[3]
+        which_image, r, c = (a.numpy() for a in torch.nonzero(masks > 0, as_tuple=True))
+        if len(which_image) == 0:
+            raise ValueError("negative_masks mark no anomalous pixel")
+        pick = rng.integers(0, len(which_image), count)
+        rows = np.clip(r[pick] - rng.integers(0, p, count), 0, h - p)
+        cols = np.clip(c[pick] - rng.integers(0, p, count), 0, w - p)
+        overlap = _cut(masks[:, None], which_image[pick], rows, cols, p).flatten(1).mean(1)
+        keep = (overlap >= self.min_negative_overlap).numpy()
+        return self._quantized(_cut(x_neg, which_image[pick][keep], rows[keep], cols[keep], p))
+
+    def _fit_negatives(self, glow: Glow, normal_train: Tensor, normal_val: Tensor, negatives, rng, seed: int) -> None:
+        """Two-class fine-tuning (Chiu & Lai, CVPR 2023 workshops): normal patches keep their likelihood,
+        patches over the pasted anomalies are pushed below a floor, the 1% quantile of the normal
+        training patches' log-likelihood per dimension under the one-class Glow."""
+        negative = self._negative_patches(negatives, len(normal_train) + len(normal_val), rng)
+        if len(negative) < 2:
+            raise ValueError(f"negative_masks cover too little: fewer than 2 patches of {self.patch_size} px "
+                             f"with {self.min_negative_overlap:.0%} of their pixels anomalous")
+        neg_train, neg_val = split_validation(len(negative), 0.1, rng, min_validation=1)
+        with torch.no_grad():
+            bits = torch.cat([self._bits_per_dim(glow, b.to(self.device_) + 0.5 / _BINS)
+                              for b in normal_train.split(4096)])
+        self.negative_floor_ = -float(torch.quantile(bits, 0.99))  # in minus bits per dimension
+
+        def loss(model: Glow, batch: Tensor, labels: Tensor) -> Tensor:
+            return two_class_losses(-self._bits_per_dim(model, batch), labels, self.negative_floor_)
+
+        def labelled(normal: Tensor, anomalous: Tensor) -> tuple[Tensor, Tensor]:
+            return (torch.cat([normal, anomalous]).to(self.device_),
+                    torch.cat([torch.zeros(len(normal)), torch.ones(len(anomalous))]).to(self.device_))
+
+        train, train_labels = labelled(normal_train, negative[neg_train])
+        noise = torch.rand(negative[neg_val].shape, generator=torch.Generator().manual_seed(seed + 2)) / _BINS
+        validation, validation_labels = labelled(normal_val, negative[neg_val] + noise)
+        glow.train()
+        self.history_ = train_module(
+            glow, loss, train, validation, self._training_config(),
+            torch.Generator(device=self.device_).manual_seed(seed + 1), augment=_dequantize,
+            train_labels=train_labels, validation_labels=validation_labels)  # fmt: skip
 
     @staticmethod
     def _quantized(patches: Tensor) -> Tensor:
@@ -159,6 +211,15 @@ class PatchFlowDetector(BaseImageDetector):
         glow = self._new_glow()
         glow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in unprefixed("glow", arrays).items()})
         self.glow_ = glow.double().to(self.device_).eval()
+
+
+def _cut(x: Tensor, which: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: int) -> Tensor:
+    """Patches ``(M, C, p, p)`` of ``x`` ``(N, C, H, W)``: image ``which[i]`` at ``(rows[i], cols[i])``."""
+    offsets = torch.arange(p)
+    r_idx = torch.from_numpy(np.asarray(rows))[:, None] + offsets  # (M, p)
+    c_idx = torch.from_numpy(np.asarray(cols))[:, None] + offsets
+    return x[torch.from_numpy(np.asarray(which))[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None],
+             r_idx[:, None, :, None], c_idx[:, None, None, :]]
 
 
 def _dequantize(batch: Tensor, extra, generator: torch.Generator) -> Tensor:
