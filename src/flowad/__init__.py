@@ -11,6 +11,7 @@ from flowad.detectors import (
     available_detectors,
     make_detector,
 )
+from flowad.timeseries import WindowDetector
 
 __all__ = [
     "AutoencoderDetector",
@@ -19,6 +20,7 @@ __all__ = [
     "IsolationForestDetector",
     "LOFDetector",
     "OneClassSVMDetector",
+    "WindowDetector",
     "__version__",
     "available_detectors",
     "make_detector",

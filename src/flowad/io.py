@@ -79,6 +79,37 @@ def to_json(value: Any) -> Any:
     return str(value)  # torch.device and similar simple objects
 
 
+#: Key marking a hyper-parameter that is itself an (unfitted) flowad model, e.g. the detector a
+#: :class:`~flowad.timeseries.WindowDetector` wraps.
+_NESTED = "__flowad_model__"
+
+
+def _encode_params(params: dict) -> dict:
+    """Hyper-parameters as JSON; a flowad model among them becomes ``{_NESTED: class, "params": ...}``."""
+    def encode(value):
+        cls = type(value)
+        if _MODEL_CLASSES.get(cls.__name__) is cls:
+            return {_NESTED: cls.__name__, "params": _encode_params(value.get_params(deep=False))}
+        return to_json(value)
+
+    return {str(k): encode(v) for k, v in params.items()}
+
+
+def _decode_params(params: dict, path: Path) -> dict:
+    """Inverse of :func:`_encode_params` (JSON lists back to tuples)."""
+    def decode(value):
+        if isinstance(value, dict) and _NESTED in value:
+            cls = _MODEL_CLASSES.get(str(value[_NESTED]))
+            if cls is None:
+                raise _refuse(path, f"unknown nested model class {value[_NESTED]!r}")
+            return cls(**_decode_params(value.get("params", {}), path))
+        if isinstance(value, dict):
+            return {k: decode(v) for k, v in value.items()}
+        return tuple(value) if isinstance(value, list) else value
+
+    return {k: decode(v) for k, v in params.items()}
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -129,7 +160,7 @@ def save(detector, path: str | os.PathLike) -> Path:
         "format_version": FORMAT_VERSION,
         "flowad_version": __version__,
         "class": cls.__name__,
-        "params": to_json(detector.get_params(deep=False)),
+        "params": _encode_params(detector.get_params(deep=False)),
         "state": to_json(state),
         "weights_sha256": _sha256(weights),
     }
@@ -212,7 +243,7 @@ def load(path: str | os.PathLike, device: str | None = None):
         arrays = load_safetensors(weights)
     except SafetensorError as err:
         raise _refuse(path, f"{WEIGHTS_FILE} is unreadable ({err})") from err
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in config["params"].items()}
+    params = _decode_params(config["params"], path)
     if device is not None and "device" in params:
         params["device"] = device
     detector = cls(**params)

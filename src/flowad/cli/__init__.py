@@ -19,6 +19,7 @@ from flowad.cli.common import LabelColumn, Quiet, csv_list, err, integer, out, p
 from flowad.cli.iact import iact_app
 from flowad.cli.images import data_app, image_app
 from flowad.cli.synth import synth_app
+from flowad.cli.timeseries import ts_app
 from flowad.datasets import read_table
 from flowad.detectors import FlowDetector, available_detectors, available_peers, make_detector
 from flowad.evaluation import evaluate_detector, run_demo
@@ -39,6 +40,7 @@ app.add_typer(image_app, name="image")
 app.add_typer(data_app, name="data")
 app.add_typer(iact_app, name="iact")
 app.add_typer(synth_app, name="synth")
+app.add_typer(ts_app, name="ts")
 
 
 def _features(table, names_from_file: bool):
