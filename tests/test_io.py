@@ -139,8 +139,9 @@ def test_no_pickle_anywhere_in_the_package():
     import flowad
 
     source = "\n".join(p.read_text() for p in pathlib.Path(flowad.__file__).parent.rglob("*.py"))
-    unsafe = re.findall(r"import pickle|pickle\.loads?\(|joblib|allow_pickle=True|cloudpickle", source)
-    assert unsafe == []
+    unsafe = re.findall(r"import pickle|pickle\.loads?\(|joblib|allow_pickle=True|cloudpickle|import dill|"
+                        r"read_pickle|marshal\.loads?\(|import shelve|yaml\.load\(|torch\.jit\.load", source)
+    assert unsafe == []  # np.load refuses pickles by default; the Dask engine ships model paths, never models
     # the one torch.load (the backbone's published .pth weights) must use the restricted unpickler
     loads = re.findall(r"torch\.load\(.*", source)
     assert all("weights_only=True" in call for call in loads), loads

@@ -243,11 +243,17 @@ def load(path: str | os.PathLike, device: str | None = None):
         arrays = load_safetensors(weights)
     except SafetensorError as err:
         raise _refuse(path, f"{WEIGHTS_FILE} is unreadable ({err})") from err
+    if not isinstance(config.get("params"), dict) or not isinstance(config.get("state"), dict):
+        raise _refuse(path, f"{CONFIG_FILE} lacks its params or state")
     params = _decode_params(config["params"], path)
     if device is not None and "device" in params:
         params["device"] = device
-    detector = cls(**params)
-    with contextlib.suppress(AttributeError):
-        detector._validate_params()
-    detector._load_state(config["state"], arrays)
+    try:  # a config edited by hand (checksum recomputed) must not get further than this
+        detector = cls(**params)
+        with contextlib.suppress(AttributeError):
+            detector._validate_params()
+        detector._load_state(config["state"], arrays)
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as err:
+        why = f"{type(err).__name__}: {err}"
+        raise _refuse(path, f"the weights and state do not fit the configuration ({why})") from err
     return detector

@@ -18,10 +18,13 @@ from flowad._version import __version__
 from flowad.cli.common import LabelColumn, Quiet, csv_list, err, integer, out, progress_bar, setup_logging
 from flowad.cli.iact import iact_app
 from flowad.cli.images import data_app, image_app
+from flowad.cli.scale import ENGINES, export, score_engine
+from flowad.cli.study import study_app
 from flowad.cli.synth import synth_app
 from flowad.cli.timeseries import ts_app
 from flowad.datasets import read_table
 from flowad.detectors import FlowDetector, available_detectors, available_peers, make_detector
+from flowad.detectors.distributed import distributed_session, is_main_process
 from flowad.evaluation import evaluate_detector, run_demo
 from flowad.evaluation.bench import BenchConfig, run_bench
 from flowad.evaluation.report import write_report
@@ -41,6 +44,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(iact_app, name="iact")
 app.add_typer(synth_app, name="synth")
 app.add_typer(ts_app, name="ts")
+app.add_typer(study_app, name="study")
 
 
 def _features(table, names_from_file: bool):
@@ -65,8 +69,18 @@ def fit(
     contamination: Annotated[str, typer.Option(help="'auto' (1%) or share of normal rows flagged.")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     quiet: Quiet = False,
+    distributed: Annotated[bool, typer.Option(
+        help="Data-parallel training across the processes of a torchrun launch "
+             "(torchrun --nproc-per-node N -m flowad fit ... --distributed); rank 0 saves.")] = False,
+    backend: Annotated[str, typer.Option(help="With --distributed: gloo (CPU), nccl (GPU) or auto.")] = "auto",
 ) -> None:
     """Fit a detector on DATA and save it to a model directory."""
+    if distributed:
+        args = {k: v for k, v in locals().items() if k != "distributed"}
+        with distributed_session(backend):
+            fit(**args)
+        return
+    quiet = quiet or not is_main_process()
     setup_logging(quiet)
     table = read_table(data, label_column)
     X = _features(table, _named(data))
@@ -90,6 +104,8 @@ def fit(
             detector.fit(X, callback=lambda e, t, v: progress.update(task, completed=e + 1, status=f"{label} {v:.4g}"))
     else:
         detector.fit(X)
+    if not is_main_process():
+        return
     io.save(detector, output)
     out.print(f"saved {model} model ({len(X)} rows, {table.X.shape[1]} features) to {output}")
 
@@ -104,13 +120,31 @@ def _share(text: str) -> float:
 @app.command()
 def score(
     model_dir: Annotated[Path, typer.Argument(help="Model directory written by 'flowad fit'.")],
-    data: Annotated[Path, typer.Argument(help="Data to score: .csv, .parquet or .npz.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")] = Path("scores.csv"),
+    data: Annotated[list[Path], typer.Argument(
+        help="Data to score: one .csv, .parquet or .npz file; for --engine local/dask Parquet files, folders "
+             "or globs.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="CSV file to write (memory engine; default scores.csv), or a folder of Parquet "
+                               "parts (local and dask engines; default scores/).")] = None,
     label_column: LabelColumn = None,
+    engine: Annotated[str, typer.Option(
+        help=f"{' | '.join(ENGINES)}: one file in memory; Parquet chunk by chunk in this process (flat memory); "
+             "Parquet partitions on Dask.")] = "memory",
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (tcp://host:8786); default: a local cluster.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes of the local Dask cluster.")] = 2,
+    chunk_rows: Annotated[int, typer.Option(help="Rows per chunk (local engine).")] = 65_536,
     quiet: Quiet = False,
 ) -> None:
     """Score every row of DATA: writes 'score' (higher = more normal) and 'label' (+1 normal, -1 anomaly)."""
     setup_logging(quiet)
+    if engine != "memory":
+        score_engine(engine, model_dir, data, output or Path("scores"), label_column=label_column,
+                     scheduler=scheduler, workers=workers, chunk_rows=chunk_rows, quiet=quiet)
+        return
+    if len(data) != 1:
+        raise ValueError(f"the memory engine scores one file, got {len(data)}; use --engine local or dask")
+    data, output = data[0], output or Path("scores.csv")
     detector = io.load(model_dir)
     table = read_table(data, label_column)
     X = _features(table, _named(data))
@@ -209,6 +243,9 @@ def bench(
             task, completed=done, total=total, status=what))
     md, page = write_report(output)
     out.print(f"results: {output}/results.csv; report: {md} and {page}")
+
+
+app.command()(export)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from flowad.detectors.base import BaseDetector, finite_scores, prefixed, quantile_offset, unprefixed
+from flowad.detectors.distributed import agreed_random_state
 from flowad.detectors.preprocessing import TabularScaler
 from flowad.detectors.training import (
     MIN_VALIDATION,
@@ -133,7 +134,7 @@ class AutoencoderDetector(BaseDetector):
         self._validate_params()
         X = self._validate_fit_input(X, min_samples=2)
         device = resolve_device(self.device)
-        rng = np.random.default_rng(self.random_state)
+        rng = np.random.default_rng(agreed_random_state(self.random_state))  # one seed for all DDP ranks
         seed = int(rng.integers(2**31 - 1))
         self.scaler_ = TabularScaler.fit(X, dequantize=False)
         self.device_ = device

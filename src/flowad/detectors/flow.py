@@ -19,6 +19,7 @@ from flowad.detectors.base import (
     quantile_offset,
     unprefixed,
 )
+from flowad.detectors.distributed import agreed_random_state
 from flowad.detectors.flow_training import (
     FlowFit,
     log_prob_quantile,
@@ -225,7 +226,7 @@ class FlowDetector(BaseDetector):
         contamination_value(self.contamination)
         labels = check_negative_labels(y, len(X)) if self.negatives == "labels" else np.zeros(len(X), np.int64)
         device = resolve_device(self.device)
-        rng = np.random.default_rng(self.random_state)
+        rng = np.random.default_rng(agreed_random_state(self.random_state))  # one seed for all DDP ranks
         torch_seed = int(rng.integers(2**31 - 1))
 
         scaler = TabularScaler.fit(X[labels == 0], dequantize=self.dequantize)
@@ -262,10 +263,7 @@ class FlowDetector(BaseDetector):
         self.history_ = history
         self.n_epochs_ = len(history.train_loss)
 
-        codes = self._latent(X[labels == 0])
-        self.latent_mean_ = codes.mean(axis=0)
-        cov = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else np.eye(codes.shape[1])
-        self.latent_precision_ = np.linalg.pinv(cov + 1e-9 * np.eye(len(cov)), hermitian=True)
+        self.latent_mean_, self.latent_precision_ = _latent_moments(self._latent(X[labels == 0]))
 
         if self.threshold == "chi2":
             q = contamination_value(self.contamination)
@@ -396,6 +394,20 @@ class FlowDetector(BaseDetector):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _latent_moments(codes: np.ndarray, bound: float = 1e6) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(k,)`` and pseudo-inverse covariance ``(k, k)`` of latent codes ``(N, k)``.
+
+    Codes with a coordinate beyond ``bound`` (rows the flow sends to overflow, e.g. extreme outliers
+    in the training data) are left out; without two usable rows the moments are the standard normal's.
+    """
+    k = codes.shape[1]
+    usable = codes[np.abs(codes).max(axis=1) < bound] if len(codes) else codes
+    if len(usable) < 2:
+        return np.zeros(k), np.eye(k)
+    cov = np.atleast_2d(np.cov(usable, rowvar=False))
+    return usable.mean(axis=0), np.linalg.pinv(cov + 1e-9 * np.eye(k), hermitian=True)
 
 
 def _chunks(X: np.ndarray, size: int = 65_536):

@@ -4,6 +4,9 @@ Mini-batch Adam on a per-sample loss, with a held-out validation split, early st
 validation loss, gradient-norm clipping and a divergence guard: a non-finite training loss, or a
 validation loss that blows up, restores the best weights seen so far and halves the learning rate.
 After ``max_restarts`` such recoveries training stops with the best weights.
+
+Inside a ``torch.distributed`` process group of two or more ranks (``torchrun``) the same loop is
+data-parallel: see :mod:`flowad.detectors.distributed`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from flowad.detectors.distributed import RankSync
 
 __all__ = [
     "MIN_VALIDATION",
@@ -153,9 +158,18 @@ def train_module(
 
     Returns:
         The loss curves and what the guard did.
+
+    When a process group of two or more ranks is running (:class:`~flowad.detectors.distributed.RankSync`),
+    every rank must pass the same rows and an identically seeded ``generator``; each takes its share
+    of every batch, gradients are averaged by DDP and the losses behind every decision are all-reduced.
     """
     if (train_labels is None) != (validation_labels is None):
         raise ValueError("give both train_labels and validation_labels, or neither")
+    sync = RankSync.current()
+    if sync is not None:
+        sync.check_same("the training data (rows, validation rows, sum)",
+                        [len(train), len(validation), float(train.double().sum())], train.device)
+        parallel = sync.wrap(module, loss_fn)
 
     def losses(batch: Tensor, labels: Tensor | None) -> Tensor:
         return loss_fn(module, batch) if labels is None else loss_fn(module, batch, labels)
@@ -175,7 +189,9 @@ def train_module(
     def validation_loss() -> float:
         module.eval()
         with torch.no_grad():
-            if validation_labels is None:
+            if sync is not None:
+                value = _sharded_mean(sync, losses, validation, validation_labels)
+            elif validation_labels is None:
                 value = batched(lambda b: loss_fn(module, b), validation).mean().item()
             else:
                 value = torch.cat([losses(validation[i : i + 4096], validation_labels[i : i + 4096])
@@ -202,13 +218,22 @@ def train_module(
         total, count, diverged = 0.0, 0, False
         for start in range(0, n, batch_size):
             idx = perm[start : start + batch_size]
-            if len(idx) < 2 and n > 1:
+            if len(idx) < (2 if sync is None else max(2, sync.world_size)) and n > 1:
                 continue
             batch = train[idx]
-            if augment is not None:
+            if augment is not None:  # the whole batch on every rank: the same noise as in one process
                 batch = augment(batch, None if train_extra is None else train_extra[idx], generator)
-            loss = losses(batch, None if train_labels is None else train_labels[idx]).mean()
-            if not torch.isfinite(loss):
+            labels = None if train_labels is None else train_labels[idx]
+            if sync is None:
+                loss = losses(batch, labels).mean()
+                finite = bool(torch.isfinite(loss))
+            else:  # this rank's rows; scaled so that DDP's gradient average is that of the batch mean
+                local = parallel(sync.shard(batch), None if labels is None else sync.shard(labels)).sum()
+                finite = bool(torch.isfinite(local))
+                batch_sum, bad = sync.all_sum([local.item() if finite else 0.0, 0.0 if finite else 1.0], train.device)
+                finite = bad == 0
+                loss = local * (sync.world_size / len(idx))
+            if not finite:
                 diverged = True
                 break
             optimizer.zero_grad(set_to_none=True)
@@ -218,7 +243,7 @@ def train_module(
                 diverged = True
                 break
             optimizer.step()
-            total += loss.item() * len(idx)
+            total += loss.item() * len(idx) if sync is None else batch_sum
             count += len(idx)
         val = validation_loss() if not diverged else math.nan
         train_loss = total / max(count, 1) if not diverged else math.nan
@@ -250,3 +275,14 @@ def train_module(
     module.load_state_dict(best_state)
     module.eval()
     return history
+
+
+def _sharded_mean(sync: RankSync, losses: Callable, rows: Tensor, labels: Tensor | None, chunk: int = 4096) -> float:
+    """Mean per-sample loss over ``rows`` ``(M, ...)``, each rank scoring its share; all-reduced."""
+    rows = sync.shard(rows)
+    labels = None if labels is None else sync.shard(labels)
+    total = 0.0
+    for i in range(0, len(rows), chunk):
+        total += float(losses(rows[i : i + chunk], None if labels is None else labels[i : i + chunk]).double().sum())
+    total, count = sync.all_sum([total, float(len(rows))], rows.device)
+    return total / count if count else math.nan
