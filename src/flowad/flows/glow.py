@@ -43,10 +43,11 @@ class SplitPrior(Bijection2d):
         mu, raw = self.net(h).chunk(2, dim=1)
         return mu, self.clamp * torch.tanh(raw / self.clamp)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_map(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Output and log-det per position ``(N, H, W)`` (they add up to ``forward``'s per-sample one)."""
         h, z = x[:, : self.half], x[:, self.half :]
         mu, log_sigma = self._params(h)
-        return torch.cat([h, (z - mu) * torch.exp(-log_sigma)], 1), -log_sigma.flatten(1).sum(1)
+        return torch.cat([h, (z - mu) * torch.exp(-log_sigma)], 1), -log_sigma.sum(1)
 
     def inverse(self, y: Tensor) -> Tensor:
         h, eps = y[:, : self.half], y[:, self.half :]
