@@ -35,7 +35,9 @@ class ConvAutoencoder(nn.Module):
         base_channels: Width of the first layer (doubled at each level).
         latent_channels: Channels of the bottleneck (at 1/8 resolution).
 
-    Input ``(N, C, H, W)`` with H and W divisible by 8; output the same shape in [0, 1].
+    Input ``(N, C, H, W)`` with H and W divisible by 8; output the same shape. The output layer is
+    linear: a sigmoid there collapsed to a blank image on dark-background images (Fashion-MNIST
+    sneakers: reconstruction error stuck after a few epochs, image ROC-AUC 0.54 instead of 0.96).
     """
 
     def __init__(self, channels: int, base_channels: int = 32, latent_channels: int = 16) -> None:
@@ -51,7 +53,7 @@ class ConvAutoencoder(nn.Module):
             nn.Conv2d(latent_channels, 4 * b, 1), nn.LeakyReLU(0.2),
             nn.ConvTranspose2d(4 * b, 2 * b, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.ConvTranspose2d(2 * b, b, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.ConvTranspose2d(b, channels, 4, 2, 1), nn.Sigmoid(),
+            nn.ConvTranspose2d(b, channels, 4, 2, 1),
         )
 
     def forward(self, x: Tensor) -> Tensor:
