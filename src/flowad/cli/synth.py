@@ -24,6 +24,11 @@ synth_app = typer.Typer(no_args_is_help=True, help="Synthetic anomalies from a f
 
 Size = Annotated[int | None, typer.Option(help="Resize every image to SIZE x SIZE pixels on loading.")]
 Seed = Annotated[int, typer.Option(help="Random seed.")]
+SamplerDir = Annotated[Path, typer.Argument(help="Sampler directory written by 'flowad synth fit'.")]
+MaxClipped = Annotated[float, typer.Option(
+    help="Redraw flow patches with more than this share of pixels outside 0..255.")]
+Blend = Annotated[str, typer.Option(help=f"One of {', '.join(BLENDS)}.")]
+PasteSize = Annotated[str, typer.Option("--paste-size", help="Side of the pasted squares: LOW,HIGH.")]
 
 
 def _pair(text: str, name: str) -> tuple[int, int]:
@@ -94,17 +99,16 @@ def _load_sampler(sampler_dir: Path) -> PatchSampler:
 
 @synth_app.command("segment")
 def segment(
-    sampler_dir: Annotated[Path, typer.Argument(help="Sampler directory written by 'flowad synth fit'.")],
+    sampler_dir: SamplerDir,
     folder: Annotated[Path, typer.Argument(help="MVTec-style folder; trains on train/good/.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Segmenter model directory to write.")],
     n: Annotated[int, typer.Option("--n", help="Training images with pasted flow samples, per method.")] = 100,
     method: Annotated[str, typer.Option(
         help=f"Comma-separated flow kinds: {', '.join(FLOW_KINDS)}.")] = "temperature,far",
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature (temperature: default 1.5).")] = None,
-    max_clipped: Annotated[float, typer.Option(
-        help="Redraw flow patches with more than this share of pixels outside 0..255.")] = 0.0,
-    blend: Annotated[str, typer.Option(help=f"One of {', '.join(BLENDS)}.")] = "none",
-    paste_size: Annotated[str, typer.Option("--paste-size", help="Side of the pasted squares: LOW,HIGH.")] = "8,48",
+    max_clipped: MaxClipped = 0.0,
+    blend: Blend = "none",
+    paste_size: PasteSize = "8,48",
     epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 40,
     size: Size = None,
     seed: Seed = 0,
@@ -147,7 +151,7 @@ def segment(
 
 @synth_app.command("paste")
 def paste(
-    sampler_dir: Annotated[Path, typer.Argument(help="Sampler directory written by 'flowad synth fit'.")],
+    sampler_dir: SamplerDir,
     folder: Annotated[Path, typer.Argument(help="MVTec-style folder with the normal images.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write (MVTec AD layout).")],
     n: Annotated[int, typer.Option("--n", help="Anomalous images per method.")] = 1000,
@@ -157,10 +161,9 @@ def paste(
     temperature: Annotated[float | None, typer.Option(
         help="Sampling temperature (temperature: default 1.5; boundary/far: default chosen by a pilot run).")] = None,
     quantile: Annotated[float, typer.Option(help="tail: chi-square quantile of the latent radius.")] = 0.99,
-    max_clipped: Annotated[float, typer.Option(
-        help="Redraw flow patches with more than this share of pixels outside 0..255.")] = 0.0,
-    blend: Annotated[str, typer.Option(help=f"One of {', '.join(BLENDS)}.")] = "none",
-    paste_size: Annotated[str, typer.Option("--paste-size", help="Side of the pasted squares: LOW,HIGH.")] = "8,48",
+    max_clipped: MaxClipped = 0.0,
+    blend: Blend = "none",
+    paste_size: PasteSize = "8,48",
     per_image: Annotated[str, typer.Option(help="Pasted patches per image: LOW,HIGH.")] = "1,1",
     size: Size = None,
     seed: Seed = 0,
