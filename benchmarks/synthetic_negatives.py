@@ -81,8 +81,10 @@ def write_summary(rows: pd.DataFrame, out: Path, n_negatives: int, threads: int)
     overall = rows.groupby(["texture", "model"], sort=False)[METRICS].agg(["mean", "std"])
     overall.columns = [f"{m} {s}" for m, s in overall.columns]
     overall = overall.reset_index()
-    kinds = pd.DataFrame([{"texture": r.texture, "model": r.model, "kind": k, **v}
+    kinds = pd.DataFrame([{"texture": r.texture, "model": r.model, "seed": r.seed, "kind": k, **v}
                           for r in rows.itertuples() for k, v in r.per_kind.items()])
+    with_aupro = kinds.dropna(subset=["aupro"]).groupby("model", sort=False).seed.unique()
+    aupro_seeds = "; ".join(f"{m}: seeds {sorted(v.tolist())}" for m, v in with_aupro.items())
     per_kind = kinds.pivot_table(index=["texture", "kind"], columns="model", values="aupro", sort=False).reset_index()
     per_kind_roc = kinds.pivot_table(index=["kind"], columns="model", values="pixel_roc_auc", sort=False).reset_index()
     seeds = sorted(rows.seed.unique().tolist())
@@ -96,9 +98,10 @@ def write_summary(rows: pd.DataFrame, out: Path, n_negatives: int, threads: int)
         f"Torch threads: {threads}. Mean and standard deviation over seeds.", "",
         markdown_table(overall), "",
         "Pixel AUPRO per texture and real defect kind (mean over seeds; per kind: the kind's images and "
-        "the normal test images):", "", markdown_table(per_kind), "",
+        "the normal test images; " + aupro_seeds + "):", "", markdown_table(per_kind), "",
         "Pixel ROC-AUC per real defect kind (the kind's images only):", "", markdown_table(per_kind_roc), "",
-        "Mean fit seconds: " + ", ".join(f"{m} {s:.0f}" for m, s in fit_seconds.items()),
+        "Mean fit seconds (several runs shared the 2 cores): "
+        + ", ".join(f"{m} {s:.0f}" for m, s in fit_seconds.items()),
         "", "Heatmaps (seed 0): " + ", ".join(f"[{t}](synthetic_negatives_{t}.png)" for t in rows.texture.unique()),
     ]  # fmt: skip
     (out / "synthetic_negatives.md").write_text("\n".join(text) + "\n")
