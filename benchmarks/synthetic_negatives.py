@@ -87,6 +87,9 @@ def write_summary(rows: pd.DataFrame, out: Path, n_negatives: int, threads: int)
     aupro_seeds = "; ".join(f"{m}: seeds {sorted(v.tolist())}" for m, v in with_aupro.items())
     per_kind = kinds.pivot_table(index=["texture", "kind"], columns="model", values="aupro", sort=False).reset_index()
     per_kind_roc = kinds.pivot_table(index=["kind"], columns="model", values="pixel_roc_auc", sort=False).reset_index()
+    models = [m for m in MODELS if m in set(rows.model)]
+    per_kind = per_kind[["texture", "kind", *models]]
+    per_kind_roc = per_kind_roc[["kind", *models]]
     seeds = sorted(rows.seed.unique().tolist())
     fit_seconds = rows.groupby("model", sort=False).fit_seconds.mean()
     text = [
