@@ -200,3 +200,24 @@ def test_evaluate_image_detector_outputs():
         evaluate_image_detector_outputs(labels, masks)
     with pytest.raises(ValueError, match="anomaly_score"):
         evaluate_image_detector_outputs(labels, masks, scores[:3], maps)
+
+
+def test_per_kind_metrics_score_each_kind_against_the_good_images():
+    from flowad.datasets.image_folder import ImageSet
+    from flowad.evaluation.image_bench import per_kind_metrics
+
+    rng = np.random.default_rng(3)
+    masks = np.zeros((6, 16, 16), bool)
+    masks[2:4, 4:8, 4:8] = True  # kind "a"
+    masks[4:6, 8:12, 2:6] = True  # kind "b"
+    maps = rng.random((6, 16, 16)) + 2.0 * masks * np.array([0, 0, 1, 1, 0.2, 0.2])[:, None, None]
+    test = ImageSet(np.zeros((6, 16, 16), np.uint8), np.array([0, 0, 1, 1, 1, 1]), masks,
+                    kinds=["good", "good", "a", "a", "b", "b"], names=[str(i) for i in range(6)])
+    scores = maps.reshape(6, -1).max(1)
+    out = per_kind_metrics(test, scores, maps)
+    assert sorted(out) == ["a", "b"]
+    both_a, both_b = np.r_[0, 1, 2, 3], np.r_[0, 1, 4, 5]
+    assert out["a"]["aupro"] == pytest.approx(aupro(masks[both_a], maps[both_a]))
+    assert out["b"]["aupro"] == pytest.approx(aupro(masks[both_b], maps[both_b]))
+    assert out["b"]["pixel_roc_auc"] == pytest.approx(pixel_roc_auc(masks[4:], maps[4:]))
+    assert out["a"]["aupro"] > out["b"]["aupro"]  # the clearly marked kind localises better

@@ -22,10 +22,10 @@ from torch import Tensor
 from flowad.detectors.training import TrainingConfig, TrainingHistory, seeded_torch, split_validation, train_module
 from flowad.flows.glow import Glow
 from flowad.flows.layers2d import Squeeze2d
+from flowad.images.patchflow import BINS, bits_per_dim, dequantize
 
 __all__ = ["GlowConfig", "GlowDensity", "block_max"]
 
-_BINS = 256
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -48,11 +48,7 @@ def _as_grey(images, name: str = "images") -> Tensor:
     images = np.asarray(images)
     if images.ndim != 3 or images.dtype != np.uint8 or len(images) == 0:
         raise ValueError(f"{name} must be non-empty uint8 grey images (N, H, W), got {images.dtype} {images.shape}")
-    return torch.from_numpy(images.astype(np.float32) / _BINS)[:, None]
-
-
-def _dequantize(batch: Tensor, extra, generator: torch.Generator) -> Tensor:
-    return batch + torch.rand(batch.shape, generator=generator, device=batch.device, dtype=batch.dtype) / _BINS
+    return torch.from_numpy(images.astype(np.float32) / BINS)[:, None]
 
 
 def _spread(values: Tensor, scale: int) -> Tensor:
@@ -99,23 +95,17 @@ class GlowDensity:
         rng = np.random.default_rng(self.random_state)
         train_idx, val_idx = split_validation(len(x), 0.1, rng, min_validation=1)
         seed = int(rng.integers(2**31 - 1))
-        val = x[val_idx] + torch.rand(x[val_idx].shape, generator=torch.Generator().manual_seed(seed)) / _BINS
+        val = x[val_idx] + torch.rand(x[val_idx].shape, generator=torch.Generator().manual_seed(seed)) / BINS
         config = TrainingConfig(max_epochs=c.max_epochs, batch_size=c.batch_size, learning_rate=c.learning_rate,
                                 weight_decay=c.weight_decay, patience=c.patience)
         with seeded_torch(seed):
             glow = Glow(1, c.levels, c.steps, c.hidden_channels, random_state=seed)
             self.history_: TrainingHistory = train_module(
-                glow, lambda model, batch: self._bits(model, batch), x[train_idx], val, config,
-                torch.Generator().manual_seed(seed), augment=_dequantize)
+                glow, bits_per_dim, x[train_idx], val, config,
+                torch.Generator().manual_seed(seed), augment=dequantize)
         self.glow_ = glow.double().eval()
         self.shape_ = (int(x.shape[2]), int(x.shape[3]))
         return self
-
-    @staticmethod
-    def _bits(glow: Glow, x: Tensor) -> Tensor:
-        """Discrete NLL in bits per dimension of pixels in [0, 1), ``(B, 1, H, W) -> (B,)``."""
-        dims = x[0].numel()
-        return -(glow.log_prob(x - 0.5) - dims * math.log(_BINS)) / (dims * math.log(2))
 
     def _centred(self, images) -> Tensor:
         if not hasattr(self, "glow_"):
@@ -124,14 +114,14 @@ class GlowDensity:
         if tuple(x.shape[2:]) != self.shape_:
             raise ValueError(f"images must be {self.shape_[0]}x{self.shape_[1]} like the training images, "
                              f"got {tuple(x.shape[2:])}")
-        return x.double() + 0.5 / _BINS - 0.5  # bin centres: deterministic scores
+        return x.double() + 0.5 / BINS - 0.5  # bin centres: deterministic scores
 
     @torch.no_grad()
     def bits_per_dim(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Discrete NLL in bits per pixel, ``(N, H, W) uint8 -> (N,)`` (lower = more likely)."""
         x = self._centred(images)
         dims = x[0].numel()
-        out = [-(self.glow_.log_prob(b) - dims * math.log(_BINS)) / (dims * math.log(2)) for b in x.split(batch_size)]
+        out = [-(self.glow_.log_prob(b) - dims * math.log(BINS)) / (dims * math.log(2)) for b in x.split(batch_size)]
         return torch.cat(out).numpy()
 
     @torch.no_grad()
@@ -151,7 +141,7 @@ class GlowDensity:
         """
         x = self._centred(images)
         return torch.cat([self._log_density_map(b) for b in x.split(batch_size)]).neg().add(
-            math.log(_BINS)).div(math.log(2)).numpy()
+            math.log(BINS)).div(math.log(2)).numpy()
 
     def _log_density_map(self, x: Tensor) -> Tensor:
         glow = self.glow_

@@ -27,9 +27,10 @@ from flowad.images.base import BaseImageDetector
 from flowad.images.maps import extract_patches, gaussian_smooth, patch_average_map
 from flowad.io import register_model
 
-__all__ = ["PatchFlowDetector"]
+__all__ = ["BINS", "PatchFlowDetector", "bits_per_dim", "dequantize"]
 
-_BINS = 256  # 8-bit images
+#: Bins of 8-bit pixel values.
+BINS = 256
 
 
 @register_model
@@ -113,16 +114,16 @@ class PatchFlowDetector(BaseImageDetector):
         train_idx, val_idx = split_validation(count, 0.1, rng, min_validation=1)
         seed = int(rng.integers(2**31 - 1))
         config = self._training_config()
-        val_noise = torch.rand(patches[val_idx].shape, generator=torch.Generator().manual_seed(seed)) / _BINS
+        val_noise = torch.rand(patches[val_idx].shape, generator=torch.Generator().manual_seed(seed)) / BINS
         with seeded_torch(seed):
             glow = self._new_glow().to(self.device_)
             self.history_: TrainingHistory = train_module(
-                glow, lambda model, batch: self._bits_per_dim(model, batch),
+                glow, bits_per_dim,
                 train=patches[train_idx].to(self.device_),
                 validation=(patches[val_idx] + val_noise).to(self.device_),
                 config=config,
                 generator=torch.Generator(device=self.device_).manual_seed(seed),
-                augment=_dequantize,
+                augment=dequantize,
             )
         if negatives is not None:
             self._fit_negatives(glow, patches[train_idx], patches[val_idx] + val_noise, negatives, rng, seed)
@@ -154,37 +155,31 @@ class PatchFlowDetector(BaseImageDetector):
                              f"with {self.min_negative_overlap:.0%} of their pixels anomalous")
         neg_train, neg_val = split_validation(len(negative), 0.1, rng, min_validation=1)
         with torch.no_grad():
-            bits = torch.cat([self._bits_per_dim(glow, b.to(self.device_) + 0.5 / _BINS)
+            bits = torch.cat([bits_per_dim(glow, b.to(self.device_) + 0.5 / BINS)
                               for b in normal_train.split(4096)])
         self.negative_floor_ = -float(torch.quantile(bits, 0.99))  # in minus bits per dimension
 
         def loss(model: Glow, batch: Tensor, labels: Tensor) -> Tensor:
-            return two_class_losses(-self._bits_per_dim(model, batch), labels, self.negative_floor_)
+            return two_class_losses(-bits_per_dim(model, batch), labels, self.negative_floor_)
 
         def labelled(normal: Tensor, anomalous: Tensor) -> tuple[Tensor, Tensor]:
             return (torch.cat([normal, anomalous]).to(self.device_),
                     torch.cat([torch.zeros(len(normal)), torch.ones(len(anomalous))]).to(self.device_))
 
         train, train_labels = labelled(normal_train, negative[neg_train])
-        noise = torch.rand(negative[neg_val].shape, generator=torch.Generator().manual_seed(seed + 2)) / _BINS
+        noise = torch.rand(negative[neg_val].shape, generator=torch.Generator().manual_seed(seed + 2)) / BINS
         validation, validation_labels = labelled(normal_val, negative[neg_val] + noise)
         glow.train()
         self.history_ = train_module(
             glow, loss, train, validation, self._training_config(),
-            torch.Generator(device=self.device_).manual_seed(seed + 1), augment=_dequantize,
+            torch.Generator(device=self.device_).manual_seed(seed + 1), augment=dequantize,
             train_labels=train_labels, validation_labels=validation_labels)  # fmt: skip
 
     @staticmethod
     def _quantized(patches: Tensor) -> Tensor:
         """Lower edges of the 8-bit bins that the pixel values fall in, in [0, 1)."""
-        return torch.floor(patches * (_BINS - 1) + 0.5) / _BINS
+        return torch.floor(patches * (BINS - 1) + 0.5) / BINS
 
-    @staticmethod
-    def _bits_per_dim(glow: Glow, patches: Tensor) -> Tensor:
-        """Discrete NLL of 8-bit patches in bits per dimension, ``(B, C, p, p) -> (B,)``."""
-        dims = patches[0].numel()
-        log_density = glow.log_prob(patches - 0.5)
-        return -(log_density - dims * math.log(_BINS)) / (dims * math.log(2))
 
     @torch.no_grad()
     def _maps(self, x: Tensor, images_per_batch: int = 4) -> np.ndarray:
@@ -193,8 +188,8 @@ class PatchFlowDetector(BaseImageDetector):
         for start in range(0, len(x), images_per_batch):
             chunk = x[start : start + images_per_batch]
             patches, padded = extract_patches(chunk, p, s)
-            centred = self._quantized(patches) + 0.5 / _BINS  # bin centres: deterministic scores
-            values = torch.cat([self._bits_per_dim(self.glow_, b.to(self.device_, torch.float64)).cpu()
+            centred = self._quantized(patches) + 0.5 / BINS  # bin centres: deterministic scores
+            values = torch.cat([bits_per_dim(self.glow_, b.to(self.device_, torch.float64)).cpu()
                                 for b in torch.split(centred, 2048)])
             maps = patch_average_map(values, len(chunk), padded, (x.shape[2], x.shape[3]), p, s)
             out.append(gaussian_smooth(maps, self.smooth_sigma).numpy())
@@ -222,6 +217,16 @@ def _cut(x: Tensor, which: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: in
              r_idx[:, None, :, None], c_idx[:, None, None, :]]
 
 
-def _dequantize(batch: Tensor, extra, generator: torch.Generator) -> Tensor:
+def bits_per_dim(glow: Glow, images: Tensor) -> Tensor:
+    """Discrete NLL of 8-bit images (or patches) in bits per dimension, ``(B, C, H, W) -> (B,)``.
+
+    ``images`` hold pixel values in [0, 1): the lower bin edges plus dequantisation noise in
+    training, the bin centres in scoring; the Glow sees them centred on 0.
+    """
+    dims = images[0].numel()
+    return -(glow.log_prob(images - 0.5) - dims * math.log(BINS)) / (dims * math.log(2))
+
+
+def dequantize(batch: Tensor, extra, generator: torch.Generator) -> Tensor:
     """Uniform noise inside each 8-bit bin."""
-    return batch + torch.rand(batch.shape, generator=generator, device=batch.device, dtype=batch.dtype) / _BINS
+    return batch + torch.rand(batch.shape, generator=generator, device=batch.device, dtype=batch.dtype) / BINS

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from flowad.timeseries.windows import check_series, n_windows
+from flowad.timeseries.windows import accumulate_window_scores, check_series, n_windows
 
 __all__ = ["StreamingScorer", "stream_scores"]
 
@@ -79,14 +79,8 @@ class StreamingScorer:
         if count:
             scores = self.detector._window_scores(data[: (count - 1) * self._stride + self._window])
             self._last_window_score = float(scores[-1])
-            starts = np.arange(count) * self._stride
-            for offset in range(self._window - 1, -1, -1):  # time order, as in windows_to_points
-                index = starts + offset
-                if self.detector.point_score == "max":
-                    acc[index] = np.minimum(acc[index], scores)
-                else:
-                    acc[index] += scores
-                hits[index] += 1
+            accumulate_window_scores(acc, hits, scores, np.arange(count) * self._stride, self._window,
+                                     self.detector.point_score)
         done = count * self._stride  # points before the next window's start are final
         final = self._final(acc[:done], hits[:done])
         self._buffer, self._acc, self._hits = data[done:].copy(), acc[done:].copy(), hits[done:].copy()

@@ -24,6 +24,7 @@ import numpy as np
 
 __all__ = [
     "POINT_SCORES",
+    "accumulate_window_scores",
     "SeriesScaler",
     "check_series",
     "n_windows",
@@ -141,6 +142,25 @@ def window_feature_chunks(series: np.ndarray, window: int, stride: int, scaler: 
         yield window_features(part, window, stride, scaler)
 
 
+def accumulate_window_scores(acc: np.ndarray, hits: np.ndarray, scores: np.ndarray, starts: np.ndarray,
+                             window: int, point_score: str) -> None:
+    """Fold window scores into per-point accumulators in place.
+
+    ``acc[t]`` becomes the minimum (``"max"``: the most anomalous window; start it at +inf) or the sum
+    (``"mean"``; start it at 0) of the scores of the windows starting at ``starts`` that cover point
+    ``t``; ``hits[t]`` counts them. Windows are added offset by offset from a window's last point to
+    its first, so batch scoring and the streaming scorer, which both call this, add up in the same
+    order and get identical floating-point results.
+    """
+    for offset in range(window - 1, -1, -1):
+        index = starts + offset
+        if point_score == "max":
+            acc[index] = np.minimum(acc[index], scores)
+        else:
+            acc[index] += scores
+        hits[index] += 1
+
+
 def windows_to_points(window_scores: np.ndarray, n_points: int, window: int, stride: int,
                       point_score: str = "max") -> np.ndarray:
     """Point scores from window normality scores (higher = more normal).
@@ -166,19 +186,9 @@ def windows_to_points(window_scores: np.ndarray, n_points: int, window: int, str
                          f"stride {stride}, got {scores.shape}")
     starts = np.arange(count) * stride
     covered = starts[-1] + window
-    if point_score == "max":
-        out = np.full(covered, np.inf)
-    else:
-        out, hits = np.zeros(covered), np.zeros(covered)
-    # Offsets from the last point of a window to the first: windows then add up in time order,
-    # exactly as the streaming scorer accumulates them (identical floating-point sums).
-    for offset in range(window - 1, -1, -1):
-        index = starts + offset
-        if point_score == "max":
-            out[index] = np.minimum(out[index], scores)
-        else:
-            out[index] += scores
-            hits[index] += 1
+    out = np.full(covered, np.inf) if point_score == "max" else np.zeros(covered)
+    hits = np.zeros(covered)
+    accumulate_window_scores(out, hits, scores, starts, window, point_score)
     if point_score == "mean":
         out = out / np.maximum(hits, 1)
     return np.concatenate([out, np.full(n_points - covered, scores[-1])])
