@@ -146,3 +146,30 @@ def test_trimmed_likelihood_resists_contaminated_training_data():
     trimmed = FlowDetector(trim_fraction=0.2, max_epochs=60, random_state=0).fit(train)
     assert roc_auc(y, -trimmed.score_samples(test)) > roc_auc(y, -plain.score_samples(test)) + 0.05
     assert roc_auc(y, -trimmed.score_samples(test)) > 0.9
+
+
+def test_flow_mixture_is_the_mean_of_its_members_densities(blobs):
+    """n_flows=3: log p(x) = log((1/3) sum_k p_k(x)), and the first flow is the n_flows=1 flow."""
+    train, (test, _) = blobs
+    single = FlowDetector(max_epochs=5, random_state=3).fit(train)
+    mixture = FlowDetector(max_epochs=5, n_flows=3, random_state=3).fit(train)
+    x = torch.as_tensor(mixture.scaler_.model_input(test))
+    with torch.no_grad():
+        members = np.stack([m().log_prob(x).numpy() for m in mixture.flow_.members])
+        np.testing.assert_allclose(mixture.flow_().log_prob(x).numpy(),
+                                   np.log(np.exp(members).mean(axis=0)), rtol=1e-10, atol=1e-10)
+        np.testing.assert_array_equal(members[0], single.flow_().log_prob(x).numpy())
+    assert not np.allclose(members[1], members[0]) and not np.allclose(members[2], members[1])
+    assert mixture.member_epochs_ == [5, 5, 5]
+    with pytest.raises(ValueError, match="latent codes need n_flows=1"):
+        mixture.latent_codes(test)
+
+
+def test_flow_mixture_density_integrates_to_one():
+    """A 1-D mixture of three flows is a normalised density: its integral over a wide grid is 1."""
+    rng = np.random.default_rng(0)
+    train = np.r_[rng.normal(-2, 0.5, 300), rng.normal(1.5, 1.0, 300)][:, None]
+    detector = FlowDetector(max_epochs=30, n_flows=3, noise_std=0.0, random_state=0).fit(train)
+    grid = np.linspace(-100, 100, 200_001)[:, None]  # the tails of a briefly trained flow are wide
+    mass = np.trapezoid(np.exp(detector.log_likelihood(grid)), grid[:, 0])
+    assert abs(mass - 1.0) < 1e-3

@@ -39,7 +39,7 @@ from flowad.detectors.training import (
     seeded_torch,
     split_validation,
 )
-from flowad.flows import FLOW_KINDS, build_vector_flow
+from flowad.flows import FLOW_KINDS, FlowMixture, build_vector_flow
 from flowad.io import register_model
 
 __all__ = ["FlowDetector"]
@@ -69,6 +69,12 @@ class FlowDetector(BaseDetector):
         flow: ``"maf"``, ``"realnvp"`` or ``"nsf"``.
         transforms: Number of flow transforms (depth).
         hidden_features: Hidden widths of each transform's conditioner network.
+        n_flows: Number of flows fitted to the same rows from different random initialisations
+            (and training noise); the density is their equal-weight mixture
+            (:class:`~flowad.flows.mixture.FlowMixture`), still exact and normalised. More flows cost
+            proportionally more fit and score time and smooth out one flow's random overconfidence
+            where training data are scarce. Values above 1 need ``score_type="nll"`` and
+            ``negatives=None``. The registry's ``"maf_ensemble"`` uses 3 (docs/results/bench).
         score_type: What ``score_samples`` returns, higher = more normal:
             ``"nll"``: log-likelihood of each row in nats (in the units of the input columns);
             ``"latent_norm"``: ``-||z||^2`` of the latent code ``z``;
@@ -126,7 +132,8 @@ class FlowDetector(BaseDetector):
         flow_: The trained flow (float64, on ``device_``).
         scaler_: Learned preprocessing.
         projection_: The PCA step, or ``None`` when the flow sees every column.
-        history_: Loss curves and divergence recoveries.
+        history_: Loss curves and divergence recoveries (of the first flow when ``n_flows > 1``).
+        member_epochs_: Epochs each of the ``n_flows`` flows trained for.
         latent_mean_: Shape ``(d,)``, mean latent code of the training rows.
         latent_precision_: Shape ``(d, d)``, inverse covariance of the training codes.
         n_features_in_: Number of input columns.
@@ -137,6 +144,7 @@ class FlowDetector(BaseDetector):
         "flow": [StrOptions(set(FLOW_KINDS))],
         "transforms": [Interval(Integral, 1, None, closed="left")],
         "hidden_features": ["array-like"],
+        "n_flows": [Interval(Integral, 1, None, closed="left")],
         "score_type": [StrOptions(set(SCORES))],
         "threshold": [StrOptions({"quantile", "chi2"})],
         "dequantize": ["boolean"],
@@ -163,6 +171,7 @@ class FlowDetector(BaseDetector):
         *,
         transforms: int = 5,
         hidden_features: tuple[int, ...] = (64, 64),
+        n_flows: int = 1,
         score_type: str = "nll",
         contamination: float | str = "auto",
         threshold: str = "quantile",
@@ -186,6 +195,7 @@ class FlowDetector(BaseDetector):
         self.flow = flow
         self.transforms = transforms
         self.hidden_features = hidden_features
+        self.n_flows = n_flows
         self.score_type = score_type
         self.contamination = contamination
         self.threshold = threshold
@@ -223,6 +233,12 @@ class FlowDetector(BaseDetector):
         X = self._validate_fit_input(X, min_samples=2)
         if self.threshold == "chi2" and self.score_type == "nll":
             raise ValueError("threshold='chi2' needs score_type='latent_norm' or 'mahalanobis', not 'nll'")
+        if self.n_flows > 1 and self.score_type != "nll":
+            raise ValueError(f"n_flows={self.n_flows} needs score_type='nll' (a mixture of flows has no single "
+                             f"latent code), got score_type={self.score_type!r}")
+        if self.n_flows > 1 and self.negatives is not None:
+            raise ValueError(f"n_flows={self.n_flows} supports one-class training only (negatives=None), "
+                             f"got negatives={self.negatives!r}")
         contamination_value(self.contamination)
         labels = check_negative_labels(y, len(X)) if self.negatives == "labels" else np.zeros(len(X), np.int64)
         device = resolve_device(self.device)
@@ -239,31 +255,39 @@ class FlowDetector(BaseDetector):
         projection = PCAProjection.fit(scaler.transform(X[normal_train]), k) if 0 < k < d else None
         low, width = scaler.dequantization_bins(X)
 
-        with seeded_torch(torch_seed):
-            flow = self._build_flow(max(k, 1)).to(device)
-            fit = FlowFit(flow, projection, low, width, device, torch_seed, self._training_config(), self.noise_std,
-                          self.trim_fraction, self.negative_weight)
-            history = TrainingHistory()
-            q = contamination_value(self.contamination)
-            if d > 0 and labels.any() and self.negative_floor == "auto":
-                # warm start on the normal rows; negatives then only need to fall below their low tail
-                train_flow(fit, normal_train, val_idx[labels[val_idx] == 0])
-                self.negative_floor_ = log_prob_quantile(fit, low[normal_train] + 0.5 * width[normal_train], q)
-                history = train_flow(fit, train_idx, val_idx, callback, labels, self.negative_floor_)
-            elif d > 0 and self.negatives == "synthetic":
-                history, self.n_synthetic_negatives_, self.negative_floor_ = train_with_synthetic(
-                    fit, train_idx, val_idx, callback, rng, self.negative_floor, q)
-            elif d > 0:
-                history = train_flow(fit, train_idx, val_idx, callback, labels if labels.any() else None,
-                                     self.negative_floor)
+        flows, histories = [], []
+        for seed in _member_seeds(torch_seed, self.n_flows):  # the first flow is the n_flows=1 flow
+            with seeded_torch(seed):
+                flow = self._build_flow(max(k, 1)).to(device)
+                fit = FlowFit(flow, projection, low, width, device, seed, self._training_config(),
+                              self.noise_std, self.trim_fraction, self.negative_weight)
+                history = TrainingHistory()
+                q = contamination_value(self.contamination)
+                if d > 0 and labels.any() and self.negative_floor == "auto":
+                    # warm start on the normal rows; negatives then only need to fall below their low tail
+                    train_flow(fit, normal_train, val_idx[labels[val_idx] == 0])
+                    self.negative_floor_ = log_prob_quantile(fit, low[normal_train] + 0.5 * width[normal_train], q)
+                    history = train_flow(fit, train_idx, val_idx, callback, labels, self.negative_floor_)
+                elif d > 0 and self.negatives == "synthetic":
+                    history, self.n_synthetic_negatives_, self.negative_floor_ = train_with_synthetic(
+                        fit, train_idx, val_idx, callback, rng, self.negative_floor, q)
+                elif d > 0:
+                    history = train_flow(fit, train_idx, val_idx, callback, labels if labels.any() else None,
+                                         self.negative_floor)
+            flows.append(flow.double().eval())
+            histories.append(history)
         self.scaler_ = scaler
         self.projection_ = projection
-        self.flow_ = flow.double().eval()
+        self.flow_ = flows[0] if self.n_flows == 1 else FlowMixture(flows).eval()
         self.device_ = device
-        self.history_ = history
-        self.n_epochs_ = len(history.train_loss)
+        self.history_ = histories[0]
+        self.n_epochs_ = len(self.history_.train_loss)
+        self.member_epochs_ = [len(h.train_loss) for h in histories]
 
-        self.latent_mean_, self.latent_precision_ = _latent_moments(self._latent(X[labels == 0]))
+        if self.n_flows == 1:
+            self.latent_mean_, self.latent_precision_ = _latent_moments(self._latent(X[labels == 0]))
+        else:  # unused: a mixture has no latent code (fit rejects latent scores)
+            self.latent_mean_, self.latent_precision_ = np.zeros(max(k, 1)), np.eye(max(k, 1))
 
         if self.threshold == "chi2":
             q = contamination_value(self.contamination)
@@ -283,6 +307,12 @@ class FlowDetector(BaseDetector):
 
     def _build_flow(self, features: int) -> torch.nn.Module:
         return build_vector_flow(self.flow, features, self.transforms, tuple(self.hidden_features))
+
+    def _build_model(self, features: int) -> torch.nn.Module:
+        """The untrained module ``flow_`` holds: one flow, or a mixture of ``n_flows``."""
+        if self.n_flows == 1:
+            return self._build_flow(features)
+        return FlowMixture([self._build_flow(features) for _ in range(self.n_flows)])
 
     def _training_config(self) -> TrainingConfig:
         return TrainingConfig(
@@ -328,8 +358,14 @@ class FlowDetector(BaseDetector):
 
         Args:
             X: Shape ``(N, D)``.
+
+        Raises:
+            ValueError: If the detector is a mixture (``n_flows > 1``), which has no latent code.
         """
-        return self._latent(self._validate_score_input(X))
+        X = self._validate_score_input(X)
+        if self.n_flows > 1:
+            raise ValueError(f"latent codes need n_flows=1 (a mixture of flows has none), got n_flows={self.n_flows}")
+        return self._latent(X)
 
     def score_samples(self, X) -> np.ndarray:
         """Normality score per row (see ``score_type``), shape ``(N,)``; higher means more normal.
@@ -362,6 +398,7 @@ class FlowDetector(BaseDetector):
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         state, arrays = super()._save_state()
         state["history_"] = asdict(self.history_)
+        state["member_epochs_"] = list(self.member_epochs_)
         arrays.update(prefixed("scaler", self.scaler_.to_arrays()))
         if self.projection_ is not None:
             arrays.update(prefixed("projection", self.projection_.to_arrays()))
@@ -379,12 +416,13 @@ class FlowDetector(BaseDetector):
             history["best_validation_loss"] = np.inf
         self.history_ = TrainingHistory(**history)
         self.n_epochs_ = len(self.history_.train_loss)
+        self.member_epochs_ = list(state.get("member_epochs_", [self.n_epochs_]))
         self.scaler_ = TabularScaler.from_arrays(unprefixed("scaler", arrays))
         projection = unprefixed("projection", arrays)
         self.projection_ = PCAProjection.from_arrays(projection) if projection else None
         self.device_ = resolve_device(self.device)
         width = self.projection_.n_components if self.projection_ is not None else self.scaler_.n_model_features
-        flow = self._build_flow(max(width, 1)).double()
+        flow = self._build_model(max(width, 1)).double()
         flow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in unprefixed("flow", arrays).items()})
         self.flow_ = flow.to(self.device_).eval()
         self.latent_mean_ = arrays["latent_mean"]
@@ -394,6 +432,12 @@ class FlowDetector(BaseDetector):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _member_seeds(first: int, n: int) -> list[int]:
+    """Torch seeds of ``n`` flows: ``first``, then seeds derived from it (so flow 0 is what
+    ``n_flows=1`` fits with the same ``random_state``)."""
+    return [first] + [int(np.random.default_rng([first, k]).integers(2**31 - 1)) for k in range(1, n)]
 
 
 def _latent_moments(codes: np.ndarray, bound: float = 1e6) -> tuple[np.ndarray, np.ndarray]:

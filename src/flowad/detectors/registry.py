@@ -23,6 +23,8 @@ DETECTORS: dict[str, Callable[..., BaseDetector]] = {
     "maf": partial(FlowDetector, "maf"),
     "realnvp": partial(FlowDetector, "realnvp"),
     "nsf": partial(FlowDetector, "nsf"),
+    # three MAFs from different random starts, one mixture density (docs/results/bench)
+    "maf_ensemble": partial(FlowDetector, "maf", n_flows=3),
     "iforest": IsolationForestDetector,
     "ocsvm": OneClassSVMDetector,
     "elliptic": EllipticEnvelopeDetector,

@@ -11,6 +11,7 @@ from flowad.flows.layers2d import (
     InvConv2dLU,
     Squeeze2d,
 )
+from flowad.flows.mixture import FlowMixture
 from flowad.flows.vector import FLOW_KINDS, build_vector_flow
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Bijection2d",
     "ChannelPermutation",
     "FastFlow2d",
+    "FlowMixture",
     "Glow",
     "InvConv2dLU",
     "Squeeze2d",
