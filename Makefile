@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts bench-studies bench-scale lint clean
+.PHONY: install system-data demo test bench bench-oneclass bench-unsupervised bench-ensemble bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts bench-studies bench-scale lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -40,12 +40,17 @@ SUITE_DETS  := maf,maf_ensemble,iforest,ocsvm,elliptic,lof,ae,$(FAST_PEERS)
 
 bench: install
 	$(MAKE) -j2 bench-oneclass bench-unsupervised
-	$(MAKE) bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts bench-scale
+	$(MAKE) bench-ensemble bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts bench-scale
 	$(MAKE) bench-studies
 
 bench-oneclass: install
 	$(BENCH) --suite classical --protocols oneclass --max-rows 10000 --detectors $(SUITE_DETS) \
 		--roc-datasets thyroid,cardio,satellite,magic.gamma -o docs/results/bench/classical_oneclass
+
+# How to combine the flows of maf_ensemble: mixture, mean or minimum of log-densities (6 sets).
+bench-ensemble: install
+	$(PY) benchmarks/ensemble_combinations.py --out docs/results/bench/flow_ensemble/combinations.jsonl
+	$(PY) benchmarks/ensemble_combinations.py --summarize docs/results/bench/flow_ensemble/combinations.jsonl
 
 bench-unsupervised: install
 	$(BENCH) --suite classical --protocols unsupervised --max-rows 10000 --detectors $(SUITE_DETS) \
