@@ -42,6 +42,7 @@ def summarize(path: Path, report: Path) -> None:
     rows = pd.DataFrame([json.loads(line) for line in path.read_text().splitlines()])
     per_set = rows.groupby("dataset").agg({**{c: "mean" for c in COMBINATIONS}, "seed": "count"})
     per_set = per_set.rename(columns={"seed": "seeds"})
+    per_set.loc["mean"] = [*per_set[list(COMBINATIONS)].mean(), per_set["seeds"].sum()]
     text = ["# Three flows, four ways to combine them (oneclass protocol)", "",
             "One `FlowDetector(n_flows=3)` per (set, seed); mean ROC-AUC over the seeds run. "
             "Produced by `benchmarks/ensemble_combinations.py`.", "",
