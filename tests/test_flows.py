@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from flowad.flows import FLOW_KINDS, build_vector_flow
+from flowad.flows import FLOW_KINDS, FlowMixture, build_vector_flow
 
 
 @pytest.mark.parametrize("kind", sorted(FLOW_KINDS))
@@ -54,3 +54,33 @@ def test_log_prob_is_change_of_variables():
 def test_factory_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_vector_flow(**kwargs)
+
+
+class _Gaussian(torch.nn.Module):
+    """A stand-in flow: calling it gives a unit Gaussian at ``loc`` (the calling convention of zuko)."""
+
+    def __init__(self, loc: float) -> None:
+        super().__init__()
+        self.loc = torch.full((2,), loc)
+
+    def forward(self):
+        return torch.distributions.Independent(torch.distributions.Normal(self.loc, 1.0), 1)
+
+
+def test_flow_mixture_density_and_draws_come_from_every_member():
+    """Members at -20 and +20: half the density mass and about half the draws on each side."""
+    torch.manual_seed(0)
+    mixture = FlowMixture([_Gaussian(-20.0), _Gaussian(20.0)])
+    x = torch.tensor([[-20.0, -20.0], [20.0, 20.0]])
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(torch.zeros(2)).sum() - torch.log(torch.tensor(2.0))
+    torch.testing.assert_close(mixture().log_prob(x), expected.expand(2))
+    draws = mixture().sample((2000,))
+    assert draws.shape == (2000, 2)
+    assert 0.45 < (draws[:, 0] < 0).float().mean().item() < 0.55
+    assert ((draws[:, 0] < 0) == (draws[:, 1] < 0)).all()  # each draw comes whole from one member
+    assert mixture().sample((3, 4)).shape == (3, 4, 2)
+    flow = FlowMixture([build_vector_flow("maf", 2, transforms=1)])
+    with pytest.raises(AttributeError, match="no single latent code"):
+        _ = flow().transform
+    with pytest.raises(ValueError, match="at least one flow"):
+        FlowMixture([])
