@@ -54,9 +54,9 @@ class _MixtureDistribution:
     def sample(self, shape: tuple[int, ...] = ()) -> Tensor:
         """Draws of shape ``shape + (features,)``: a uniformly chosen member per draw."""
         n = math.prod(shape)
-        pick = torch.randint(len(self.components), (n,))
-        draws = torch.stack([c.sample((n,)) for c in self.components])  # (K, n, features)
-        return draws[pick, torch.arange(n)].reshape(*shape, -1)
+        counts = torch.bincount(torch.randint(len(self.components), (n,)), minlength=len(self.components))
+        draws = torch.cat([c.sample((int(k),)) for c, k in zip(self.components, counts, strict=True)])
+        return draws[torch.randperm(n)].reshape(*shape, -1)
 
     @property
     def transform(self):
