@@ -70,6 +70,7 @@ def test_score_rejects(fitted, name, X, match):
         ({"n_flows": 0}, "n_flows"),
         ({"n_flows": 2, "score_type": "latent_norm"}, "n_flows=2 needs score_type='nll'"),
         ({"n_flows": 2, "negatives": "synthetic"}, "n_flows=2 supports one-class training only"),
+        ({"n_flows": 2, "combine": "median"}, "combine"),
         ({"learning_rate": -1.0}, "learning_rate"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
     ],

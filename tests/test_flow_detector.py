@@ -149,20 +149,35 @@ def test_trimmed_likelihood_resists_contaminated_training_data():
 
 
 def test_flow_mixture_is_the_mean_of_its_members_densities(blobs):
-    """n_flows=3: log p(x) = log((1/3) sum_k p_k(x)), and the first flow is the n_flows=1 flow."""
+    """n_flows=3: log p(x) = log((1/3) sum_k p_k(x)); the flows are those of n_flows=5's first three."""
     train, (test, _) = blobs
-    single = FlowDetector(max_epochs=5, random_state=3).fit(train)
     mixture = FlowDetector(max_epochs=5, n_flows=3, random_state=3).fit(train)
+    larger = FlowDetector(max_epochs=5, n_flows=5, random_state=3).fit(train)
     x = torch.as_tensor(mixture.scaler_.model_input(test))
     with torch.no_grad():
         members = np.stack([m().log_prob(x).numpy() for m in mixture.flow_.members])
         np.testing.assert_allclose(mixture.flow_().log_prob(x).numpy(),
                                    np.log(np.exp(members).mean(axis=0)), rtol=1e-10, atol=1e-10)
-        np.testing.assert_array_equal(members[0], single.flow_().log_prob(x).numpy())
+        for k in range(3):
+            np.testing.assert_array_equal(members[k], larger.flow_.members[k]().log_prob(x).numpy())
     assert not np.allclose(members[1], members[0]) and not np.allclose(members[2], members[1])
     assert mixture.member_epochs_ == [5, 5, 5]
     with pytest.raises(ValueError, match="latent codes need n_flows=1"):
         mixture.latent_codes(test)
+
+
+def test_bagged_flows_split_the_rows_left_after_the_threshold_slice():
+    """Each flow of an ensemble trains and stops early on its own split of the non-threshold rows."""
+    from flowad.detectors.flow import _member_seeds, _member_split
+
+    train_idx, val_idx = np.arange(20, 200), np.arange(20)
+    assert _member_split(train_idx, val_idx, 7, 1, 0.1) == (train_idx, val_idx)  # one flow: as given
+    splits = [_member_split(train_idx, val_idx, seed, 3, 0.1) for seed in _member_seeds(11, 3)]
+    for fit_rows, stop_rows in splits:
+        assert len(np.intersect1d(fit_rows, stop_rows)) == 0
+        np.testing.assert_array_equal(np.sort(np.r_[fit_rows, stop_rows]), train_idx)
+        assert len(stop_rows) == 20  # the 10% share, at least MIN_VALIDATION rows
+    assert not np.array_equal(splits[0][1], splits[1][1]) and not np.array_equal(splits[1][1], splits[2][1])
 
 
 def test_flow_mixture_density_integrates_to_one():

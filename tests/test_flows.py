@@ -84,3 +84,17 @@ def test_flow_mixture_density_and_draws_come_from_every_member():
         _ = flow().transform
     with pytest.raises(ValueError, match="at least one flow"):
         FlowMixture([])
+
+
+def test_geometric_pool_is_the_mean_log_density_and_below_the_mixture():
+    """combine='geometric': (1/K) sum_k log p_k(x), never above the mixture (AM-GM), not sampled."""
+    members = [_Gaussian(-1.0), _Gaussian(2.0)]
+    pool, mixture = FlowMixture(members, "geometric"), FlowMixture(members)
+    x = torch.tensor([[-1.0, -1.0], [0.5, 0.5], [2.0, 2.0], [9.0, -9.0]])
+    expected = torch.stack([m().log_prob(x) for m in members]).mean(dim=0)
+    torch.testing.assert_close(pool().log_prob(x), expected)
+    assert (pool().log_prob(x) <= mixture().log_prob(x)).all()
+    with pytest.raises(NotImplementedError, match="combine='mixture'"):
+        pool().sample((3,))
+    with pytest.raises(ValueError, match="combine"):
+        FlowMixture(members, "median")

@@ -40,6 +40,7 @@ from flowad.detectors.training import (
     split_validation,
 )
 from flowad.flows import FLOW_KINDS, FlowMixture, build_vector_flow
+from flowad.flows.mixture import COMBINE
 from flowad.io import register_model
 
 __all__ = ["FlowDetector"]
@@ -69,13 +70,20 @@ class FlowDetector(BaseDetector):
         flow: ``"maf"``, ``"realnvp"`` or ``"nsf"``.
         transforms: Number of flow transforms (depth).
         hidden_features: Hidden widths of each transform's conditioner network.
-        n_flows: Number of flows fitted to the same rows from different random initialisations
-            (and training noise); the density is their equal-weight mixture
-            (:class:`~flowad.flows.mixture.FlowMixture`), still exact and normalised. More flows cost
-            proportionally more fit and score time. Measured with 3 MAFs (the registry's
-            ``"maf_ensemble"``, docs/results/bench): +0.005 mean ROC-AUC on ADBench's unsupervised
-            protocol, -0.001 on the one-class protocol. Values above 1 need ``score_type="nll"`` and
+        n_flows: Number of flows in a bagged ensemble; the density is their equal-weight mixture
+            (:class:`~flowad.flows.mixture.FlowMixture`), still exact and normalised. The held-out
+            ``validation_fraction`` of the rows is kept from every flow and sets the threshold; each
+            flow splits the other rows anew into its own training and early-stopping parts and starts
+            from its own initialisation, so the flows differ in the data they saw (flows fitted to
+            the same split barely differ: docs/results/bench/flow_ensemble). More flows cost
+            proportionally more fit and score time. Values above 1 need ``score_type="nll"`` and
             ``negatives=None``.
+        combine: How ``n_flows > 1`` flows are pooled (:class:`~flowad.flows.mixture.FlowMixture`):
+            ``"mixture"``: ``log((1/K) sum_k p_k(x))``, an exact normalised density, high where
+            *any* flow puts mass; ``"geometric"``: ``(1/K) sum_k log p_k(x)``, high only where
+            *every* flow does. The geometric pool is unnormalised: ``log_likelihood`` is then the
+            normalised pool's log-density plus a constant ``log Z <= 0``, which shifts no rank or
+            threshold.
         score_type: What ``score_samples`` returns, higher = more normal:
             ``"nll"``: log-likelihood of each row in nats (in the units of the input columns);
             ``"latent_norm"``: ``-||z||^2`` of the latent code ``z``;
@@ -121,7 +129,8 @@ class FlowDetector(BaseDetector):
         batch_size: Mini-batch size.
         learning_rate: Adam learning rate.
         weight_decay: Adam weight decay.
-        validation_fraction: Share of rows held out for early stopping and the threshold.
+        validation_fraction: Share of rows held out for early stopping and the threshold (with
+            ``n_flows > 1``: for the threshold, and again per flow for its early stopping).
         patience: Epochs without validation improvement before stopping.
         clip_grad_norm: Gradient-norm clipping bound.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
@@ -146,6 +155,7 @@ class FlowDetector(BaseDetector):
         "transforms": [Interval(Integral, 1, None, closed="left")],
         "hidden_features": ["array-like"],
         "n_flows": [Interval(Integral, 1, None, closed="left")],
+        "combine": [StrOptions(set(COMBINE))],
         "score_type": [StrOptions(set(SCORES))],
         "threshold": [StrOptions({"quantile", "chi2"})],
         "dequantize": ["boolean"],
@@ -173,6 +183,7 @@ class FlowDetector(BaseDetector):
         transforms: int = 5,
         hidden_features: tuple[int, ...] = (64, 64),
         n_flows: int = 1,
+        combine: str = "mixture",
         score_type: str = "nll",
         contamination: float | str = "auto",
         threshold: str = "quantile",
@@ -197,6 +208,7 @@ class FlowDetector(BaseDetector):
         self.transforms = transforms
         self.hidden_features = hidden_features
         self.n_flows = n_flows
+        self.combine = combine
         self.score_type = score_type
         self.contamination = contamination
         self.threshold = threshold
@@ -250,15 +262,20 @@ class FlowDetector(BaseDetector):
         train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng, MIN_VALIDATION)
         if labels.any():  # every validation part needs normal rows; stratify
             train_idx, val_idx = stratified_validation(labels, self.validation_fraction, rng)
+        # n_flows=1: the held-out rows serve early stopping and the threshold. n_flows>1 (bagging):
+        # they are held out from every flow, for the threshold only; each flow draws its own
+        # early-stopping split of the remaining rows, so the flows see different data.
+        members = [(seed, *_member_split(train_idx, val_idx, seed, self.n_flows, self.validation_fraction))
+                   for seed in _member_seeds(torch_seed, self.n_flows)]
         d = scaler.n_model_features
-        k = self._n_components(len(train_idx), d)
+        k = self._n_components(len(members[0][1]), d)
         normal_train = train_idx[labels[train_idx] == 0]
         projection = PCAProjection.fit(scaler.transform(X[normal_train]), k) if 0 < k < d else None
         low, width = scaler.dequantization_bins(X)
 
         q = contamination_value(self.contamination)
         flows, histories = [], []
-        for seed in _member_seeds(torch_seed, self.n_flows):  # the first flow is the n_flows=1 flow
+        for seed, fit_idx, stop_idx in members:
             with seeded_torch(seed):
                 flow = self._build_flow(max(k, 1)).to(device)
                 fit = FlowFit(flow, projection, low, width, device, seed, self._training_config(),
@@ -273,13 +290,13 @@ class FlowDetector(BaseDetector):
                     history, self.n_synthetic_negatives_, self.negative_floor_ = train_with_synthetic(
                         fit, train_idx, val_idx, callback, rng, self.negative_floor, q)
                 elif d > 0:
-                    history = train_flow(fit, train_idx, val_idx, callback, labels if labels.any() else None,
+                    history = train_flow(fit, fit_idx, stop_idx, callback, labels if labels.any() else None,
                                          self.negative_floor)
             flows.append(flow.double().eval())
             histories.append(history)
         self.scaler_ = scaler
         self.projection_ = projection
-        self.flow_ = flows[0] if self.n_flows == 1 else FlowMixture(flows).eval()
+        self.flow_ = flows[0] if self.n_flows == 1 else FlowMixture(flows, self.combine).eval()
         self.device_ = device
         self.history_ = histories[0]
         self.n_epochs_ = len(self.history_.train_loss)
@@ -312,7 +329,7 @@ class FlowDetector(BaseDetector):
         """The untrained module ``flow_`` holds: one flow, or a mixture of ``n_flows``."""
         if self.n_flows == 1:
             return self._build_flow(features)
-        return FlowMixture([self._build_flow(features) for _ in range(self.n_flows)])
+        return FlowMixture([self._build_flow(features) for _ in range(self.n_flows)], self.combine)
 
     def _training_config(self) -> TrainingConfig:
         return TrainingConfig(
@@ -435,9 +452,24 @@ class FlowDetector(BaseDetector):
 
 
 def _member_seeds(first: int, n: int) -> list[int]:
-    """Torch seeds of ``n`` flows: ``first``, then seeds derived from it (so flow 0 is what
-    ``n_flows=1`` fits with the same ``random_state``)."""
+    """Torch seeds of ``n`` flows: ``first``, then seeds derived from it. Flow ``k``'s seed does not
+    depend on ``n``, so the first 3 flows of ``n_flows=5`` are those of ``n_flows=3``."""
     return [first] + [int(np.random.default_rng([first, k]).integers(2**31 - 1)) for k in range(1, n)]
+
+
+def _member_split(
+    train_idx: np.ndarray, val_idx: np.ndarray, seed: int, n_flows: int, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows one flow trains on and stops early on.
+
+    One flow uses the detector's split as is. In a bagged ensemble (``n_flows > 1``) the rows
+    ``val_idx`` stay untouched (they set the threshold) and flow ``seed`` splits ``train_idx`` anew,
+    with its own seed: ``(fit rows, early-stopping rows)``, both subsets of ``train_idx``.
+    """
+    if n_flows == 1:
+        return train_idx, val_idx
+    fit, stop = split_validation(len(train_idx), fraction, np.random.default_rng([seed, 1]), MIN_VALIDATION)
+    return train_idx[fit], train_idx[stop]
 
 
 def _latent_moments(codes: np.ndarray, bound: float = 1e6) -> tuple[np.ndarray, np.ndarray]:

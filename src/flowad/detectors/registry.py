@@ -23,8 +23,9 @@ DETECTORS: dict[str, Callable[..., BaseDetector]] = {
     "maf": partial(FlowDetector, "maf"),
     "realnvp": partial(FlowDetector, "realnvp"),
     "nsf": partial(FlowDetector, "nsf"),
-    # three MAFs from different random starts, one mixture density (docs/results/bench)
+    # three MAFs, each fitted to its own split of the data (bagging); docs/results/bench
     "maf_ensemble": partial(FlowDetector, "maf", n_flows=3),
+    "maf_ensemble_geometric": partial(FlowDetector, "maf", n_flows=3, combine="geometric"),
     "iforest": IsolationForestDetector,
     "ocsvm": OneClassSVMDetector,
     "elliptic": EllipticEnvelopeDetector,
