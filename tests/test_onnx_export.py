@@ -16,18 +16,16 @@ pytest.importorskip("onnxscript")
 from flowad.deploy import export_onnx, onnx_scores  # noqa: E402
 
 
-@pytest.mark.parametrize("kind, score_type, n_flows",
-                         [("realnvp", "latent_norm", 1), ("nsf", "mahalanobis", 1), ("maf", "nll", 3),
-                          ("maf", "nll", -3)])
-def test_flow_detectors_export_exactly(tmp_path, kind, score_type, n_flows):
-    """Scores from the ONNX graph match; ``n_flows=-3``: three flows pooled geometrically."""
+@pytest.mark.parametrize("kind, score_type, n_flows, combine",
+                         [("realnvp", "latent_norm", 1, "mixture"), ("nsf", "mahalanobis", 1, "mixture"),
+                          ("maf", "nll", 3, "mixture"), ("maf", "nll", 3, "geometric")])
+def test_flow_detectors_export_exactly(tmp_path, kind, score_type, n_flows, combine):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 5))
     X[:, 2] = 3.0  # a constant column: scored outside the flow, inside the graph
     X[:, 4] = rng.integers(0, 5, len(X))  # a discrete column (dequantised in training)
     test = np.vstack([rng.normal(size=(200, 5)) * 2, rng.uniform(-50, 50, size=(20, 5))])
-    combine = "geometric" if n_flows < 0 else "mixture"
-    detector = FlowDetector(kind, score_type=score_type, n_flows=abs(n_flows), combine=combine, random_state=0,
+    detector = FlowDetector(kind, score_type=score_type, n_flows=n_flows, combine=combine, random_state=0,
                             **FAST[kind]).fit(X)
     path = export_onnx(detector, tmp_path / "model.onnx")
     np.testing.assert_allclose(onnx_scores(path, test), detector.score_samples(test), rtol=1e-5, atol=1e-5)

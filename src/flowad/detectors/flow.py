@@ -366,6 +366,9 @@ class FlowDetector(BaseDetector):
     def log_likelihood(self, X) -> np.ndarray:
         """Log-density of each row in nats, in the units of the input columns; shape ``(N,)``.
 
+        With ``n_flows > 1`` and ``combine="geometric"`` it is the normalised pool's log-density
+        plus a constant ``log Z <= 0`` (see ``combine``).
+
         Args:
             X: Shape ``(N, D)``.
         """
