@@ -35,6 +35,9 @@ from flowad.images import FastFlowDetector, UNetSegmenter
 from flowad.synth import PatchSampler, synthetic_anomalies
 
 MODELS = ("FastFlow one-class", "FastFlow two-class", "U-Net (synthetic only)")
+#: FastFlow as the committed results under docs/results/synth were measured: crops at their own
+#: size, no mirrored margin (the detector's defaults since are input_size=256, reflect_margin=32).
+FASTFLOW = {"input_size": None, "reflect_margin": 0}
 METRICS = ["image_roc_auc", "pixel_roc_auc", "aupro"]
 
 
@@ -46,9 +49,9 @@ def _negatives(train_images: np.ndarray, sampler: PatchSampler, n: int, seed: in
 
 def _fitted(model: str, seed: int, train, temperature, far):
     if model == "FastFlow one-class":
-        return FastFlowDetector(random_state=seed).fit(train.images)
+        return FastFlowDetector(**FASTFLOW, random_state=seed).fit(train.images)
     if model == "FastFlow two-class":
-        return FastFlowDetector(random_state=seed).fit(train.images, negative_images=temperature.images,
+        return FastFlowDetector(**FASTFLOW, random_state=seed).fit(train.images, negative_images=temperature.images,
                                                        negative_masks=temperature.masks)  # fmt: skip
     return UNetSegmenter(random_state=seed).fit(
         train.images, negative_images=np.concatenate([temperature.images, far.images]),

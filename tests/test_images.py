@@ -65,11 +65,50 @@ def test_maps_have_image_shapes_and_scores_follow_the_contract(name, rgb):
 def test_fastflow_finds_an_obvious_defect():
     train = stripes(24, seed=0)
     defective, masks = with_squares(stripes(6, seed=9))
-    detector = FastFlowDetector(steps=4, max_epochs=15, random_state=0).fit(train)
+    detector = FastFlowDetector(input_size=64, steps=4, max_epochs=15, random_state=0).fit(train)
     maps = detector.anomaly_map(defective)
     assert pixel_roc_auc(masks, maps) > 0.95
     normal_scores = detector.score_samples(stripes(6, seed=11))
     assert detector.score_samples(defective).max() < normal_scores.min()
+
+
+def test_backbone_input_resizes_the_shorter_side_and_mirrors_a_margin():
+    import torch
+
+    from flowad.images.fastflow import backbone_input
+
+    x = torch.rand(2, 1, 20, 30)
+    resized = backbone_input(x, 40, 0)
+    assert resized.shape == (2, 1, 40, 60)  # aspect ratio kept
+    assert backbone_input(x, None, 0) is x
+    padded = backbone_input(x, None, 4)
+    assert padded.shape == (2, 1, 28, 38)
+    torch.testing.assert_close(padded[..., 4:-4, 4:-4], x)
+    torch.testing.assert_close(padded[..., 4:-4, 3], x[..., :, 1])  # mirrored about the first column
+    torch.testing.assert_close(padded[..., 0, 4:-4], x[..., 4, :])
+
+
+@needs_backbone
+def test_reflect_margin_removes_the_border_excess_of_normal_maps():
+    """Zero padding in the backbone makes the border of a normal texture look anomalous; the
+    mirrored margin removes that excess (measured in standard deviations of the interior)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    field = ndimage.gaussian_filter(rng.normal(size=(256, 256)), 1.5)
+    texture = np.clip(128 + 60 * field / field.std(), 0, 255).astype(np.uint8)
+    crops = np.stack([texture[r : r + 48, c : c + 48] for r, c in rng.integers(0, 256 - 48, size=(60, 2))])
+    border = np.zeros((48, 48), bool)
+    border[:4] = border[-4:] = border[:, :4] = border[:, -4:] = True
+
+    def border_excess(margin):
+        detector = FastFlowDetector(stages=("stride4", "stride8"), input_size=None, reflect_margin=margin,
+                                    steps=2, max_epochs=8, random_state=0).fit(crops[:30])
+        maps = detector.anomaly_map(crops[30:])
+        return (maps[:, border].mean() - maps[:, ~border].mean()) / maps[:, ~border].std()
+
+    assert border_excess(0) > 0.2
+    assert abs(border_excess(16)) < 0.1
 
 
 def test_autoencoder_and_patchflow_localise_an_obvious_defect():
@@ -136,10 +175,15 @@ def test_scoring_checks_fit_and_channels():
         (lambda: ConvAutoencoderDetector(contamination=0.9), "contamination"),
         (lambda: FastFlowDetector(stages=("stride5",)), "stages"),
         (lambda: FastFlowDetector(smooth_sigma=-1), "smooth_sigma"),
+        (lambda: FastFlowDetector(input_size=4), "input_size"),
+        (lambda: FastFlowDetector(input_size=256.0), "input_size"),
+        (lambda: FastFlowDetector(reflect_margin=24), "reflect_margin"),  # not a multiple of stride 16
+        (lambda: FastFlowDetector(reflect_margin=-16), "reflect_margin"),
+        (lambda: FastFlowDetector(input_size=None, reflect_margin=32), "reflect_margin"),  # 32 px images
     ],
 )
 def test_bad_parameters_are_refused_by_name(build, match):
-    if "stages" in match or "smooth" in match:
+    if "stages" in match or "smooth" in match or "input_size" in match or "reflect" in match:
         if not backbone_available():
             pytest.skip("EfficientNet-Lite0 not installed")
     with pytest.raises(ValueError, match=match):
@@ -196,3 +240,23 @@ def test_negatives_are_refused_where_unsupported_and_checked():
             TINY["fastflow"]().fit(stripes(12), negative_images=stripes(2), negative_masks=np.zeros((2, 8, 8), bool))
         with pytest.raises(ValueError, match="together"):
             TINY["fastflow"]().fit(stripes(12), negative_images=stripes(2))
+
+
+@needs_backbone
+def test_fastflow_files_saved_before_resizing_existed_keep_their_behaviour(tmp_path):
+    """A model file without ``input_size`` / ``reflect_margin`` was fitted and scored at the images' own
+    size with no margin; loading it must not switch it to the new defaults."""
+    import json
+
+    train, test = stripes(12), stripes(2, seed=3)
+    old_style = FastFlowDetector(stages=("stride4",), input_size=None, reflect_margin=0, steps=2, max_epochs=2,
+                                 random_state=0).fit(train)
+    io.save(old_style, tmp_path / "model")
+    config_path = tmp_path / "model" / io.CONFIG_FILE
+    config = json.loads(config_path.read_text())
+    del config["params"]["input_size"], config["params"]["reflect_margin"]
+    config["config_sha256"] = io.config_digest(config)
+    config_path.write_text(json.dumps(config))
+    loaded = io.load(tmp_path / "model")
+    assert loaded.input_size is None and loaded.reflect_margin == 0
+    np.testing.assert_allclose(loaded.anomaly_map(test), old_style.anomaly_map(test), rtol=1e-5, atol=1e-6)

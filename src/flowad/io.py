@@ -245,7 +245,8 @@ def load(path: str | os.PathLike, device: str | None = None):
         raise _refuse(path, f"{WEIGHTS_FILE} is unreadable ({err})") from err
     if not isinstance(config.get("params"), dict) or not isinstance(config.get("state"), dict):
         raise _refuse(path, f"{CONFIG_FILE} lacks its params or state")
-    params = _decode_params(config["params"], path)
+    # a parameter added after a file was saved takes the value that reproduces that file's behaviour
+    params = {**getattr(cls, "params_of_older_files", {}), **_decode_params(config["params"], path)}
     if device is not None and "device" in params:
         params["device"] = device
     try:  # a config edited by hand (checksum recomputed) must not get further than this

@@ -23,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from flowad.detectors.flow import FlowDetector
 from flowad.images.backbone import EfficientNetLite0Features
-from flowad.images.fastflow import FastFlowDetector
-from flowad.images.maps import gaussian_smooth, upsample
+from flowad.images.fastflow import FastFlowDetector, fastflow_map
+from flowad.images.maps import gaussian_smooth
 
 __all__ = ["FastFlowScoring", "FlowScoring", "export_onnx", "onnx_scores"]
 
@@ -119,14 +118,12 @@ class FastFlowScoring(nn.Module):
         self.flows = nn.ModuleList([copy.deepcopy(f).to("cpu").eval() for f in detector.flows_])
         self.smooth_sigma = float(detector.smooth_sigma)
         self.image_score = detector.image_score
+        self.input_size = detector.input_size
+        self.reflect_margin = int(detector.reflect_margin)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        size = (x.shape[2], x.shape[3])
-        total = x.new_zeros(x.shape[0], x.shape[2], x.shape[3])
-        for flow, f in zip(self.flows, self.backbone(x), strict=True):
-            f = F.layer_norm(f, f.shape[1:])
-            total = total + upsample(-flow.log_prob_map(f) / f.shape[1], size)
-        maps = gaussian_smooth(total / len(self.flows), self.smooth_sigma)
+        maps = fastflow_map(self.backbone, self.flows, x, self.input_size, self.reflect_margin)
+        maps = gaussian_smooth(maps, self.smooth_sigma)
         flat = maps.flatten(1)
         if self.image_score == "max":
             aggregate = flat.amax(1)

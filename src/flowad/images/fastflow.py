@@ -1,10 +1,14 @@
 """FastFlow over a frozen pretrained CNN (Yu et al., "FastFlow: Unsupervised Anomaly Detection
 and Localization via 2D Normalizing Flows", arXiv:2111.07677).
 
-Feature maps of EfficientNet-Lite0 at two or three strides are standardised per image (a
-LayerNorm without learned parameters, so the flow cannot shrink its own input), and one 2D flow
-per stride models them. The anomaly map is minus the per-position log-likelihood in nats per
-channel, upsampled to the image and averaged over strides.
+Images are resized so that their shorter side is ``input_size`` (256 by default, the size FastFlow
+implementations use with CNN backbones) and mirrored outwards by a margin (reflect padding):
+without the margin the backbone's zero padding makes every image's border look unlike its interior
+(on the grass texture set, 46 of 50 normal crops had their highest map value within 8 px of the
+border). Feature maps of EfficientNet-Lite0 at two or three strides are standardised per image (a
+LayerNorm without learned parameters, so the flow cannot shrink its own input), and one 2D flow per
+stride models them, margin included. The anomaly map is minus the per-position log-likelihood in
+nats per channel, with the margin cut off, upsampled to the image and averaged over strides.
 """
 
 from __future__ import annotations
@@ -29,7 +33,50 @@ from flowad.images.base import BaseImageDetector
 from flowad.images.maps import gaussian_smooth, upsample
 from flowad.io import register_model
 
-__all__ = ["FastFlowDetector"]
+__all__ = ["FastFlowDetector", "backbone_input", "fastflow_map"]
+
+
+def backbone_input(x: Tensor, input_size: int | None, margin: int) -> Tensor:
+    """Images as the backbone sees them: ``(N, C, H, W)`` -> ``(N, C, H' + 2m, W' + 2m)``.
+
+    Args:
+        x: Images in [0, 1].
+        input_size: Shorter side after a bilinear resize (aspect ratio kept); None keeps the size.
+        margin: Reflect padding ``m`` added on every side after the resize, in pixels; below ``H'`` and ``W'``.
+    """
+    if input_size is not None:
+        h, w = x.shape[2], x.shape[3]
+        scale = input_size / min(h, w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        if size != (h, w):
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    if margin:
+        if margin >= min(x.shape[2], x.shape[3]):
+            raise ValueError(f"reflect_margin={margin} must be smaller than the resized image's sides "
+                             f"{tuple(x.shape[2:])}; lower reflect_margin or raise input_size")
+        x = F.pad(x, (margin, margin, margin, margin), mode="reflect")
+    return x
+
+
+def stage_features(backbone: EfficientNetLite0Features, x: Tensor) -> list[Tensor]:
+    """The backbone's feature maps of prepared images, each standardised per image (LayerNorm over C, h, w)."""
+    return [F.layer_norm(f, f.shape[1:]) for f in backbone(x)]
+
+
+def fastflow_map(backbone: EfficientNetLite0Features, flows, x: Tensor, input_size: int | None,
+                 margin: int) -> Tensor:
+    """Anomaly maps ``(N, H, W)`` of images ``x`` ``(N, C, H, W)``: per stage minus the log-likelihood
+    per position and channel, the margin cut off, upsampled to ``(H, W)``; averaged over stages."""
+    size = (x.shape[2], x.shape[3])
+    total = x.new_zeros(x.shape[0], *size)
+    for flow, f, stride in zip(flows, stage_features(backbone, backbone_input(x, input_size, margin)),
+                               backbone.strides, strict=True):
+        m = -flow.log_prob_map(f) / f.shape[1]
+        k = margin // stride
+        if k:
+            m = m[:, k : m.shape[1] - k, k : m.shape[2] - k]
+        total = total + upsample(m, size)
+    return total / len(flows)
 
 
 @register_model
@@ -38,6 +85,11 @@ class FastFlowDetector(BaseImageDetector):
 
     Args:
         stages: Backbone stages (names from ``flowad.images.backbone.STAGES``).
+        input_size: Shorter image side after a bilinear resize, before the backbone (aspect ratio
+            kept); None keeps the images' size. Maps always come back at the input resolution.
+        reflect_margin: Pixels mirrored outwards on every side of the resized image, so that borders
+            are seen with context; cut from the maps again. A multiple of the largest stage stride
+            (0: none, the backbone's zero padding then shows at the borders).
         steps: Couplings per flow.
         hidden_ratio: Coupling subnet width as a share of the stage's channels.
         clamp: Bound of the couplings' log-scales.
@@ -53,6 +105,8 @@ class FastFlowDetector(BaseImageDetector):
     def __init__(
         self,
         stages: tuple[str, ...] = ("stride4", "stride8", "stride16"),
+        input_size: int | None = 256,
+        reflect_margin: int = 32,
         steps: int = 8,
         hidden_ratio: float = 1.0,
         clamp: float = 2.0,
@@ -69,6 +123,8 @@ class FastFlowDetector(BaseImageDetector):
         random_state: int | None = 0,
     ) -> None:
         self.stages = stages
+        self.input_size = input_size
+        self.reflect_margin = reflect_margin
         self.steps = steps
         self.hidden_ratio = hidden_ratio
         self.clamp = clamp
@@ -89,6 +145,13 @@ class FastFlowDetector(BaseImageDetector):
         if not stages or any(s not in STAGES for s in stages) or len(set(stages)) != len(stages):
             raise ValueError(f"stages must be distinct names from {sorted(STAGES)}, got {self.stages!r}")
         self._check_at_least_one("steps")
+        if self.input_size is not None and (not isinstance(self.input_size, int | np.integer) or self.input_size < 8):
+            raise ValueError(f"input_size must be None or an integer >= 8, got {self.input_size!r}")
+        largest = max(STAGES[s][1] for s in stages)
+        if not isinstance(self.reflect_margin, int | np.integer) or self.reflect_margin < 0 \
+                or self.reflect_margin % largest:
+            raise ValueError(f"reflect_margin must be a non-negative multiple of the largest stage stride "
+                             f"({largest} for stages {stages}), got {self.reflect_margin!r}")
 
     def _backbone(self) -> EfficientNetLite0Features:
         if getattr(self, "backbone_", None) is None:
@@ -96,12 +159,13 @@ class FastFlowDetector(BaseImageDetector):
         return self.backbone_
 
     def _features(self, x: Tensor, batch_size: int = 16) -> list[Tensor]:
-        """Standardised feature maps per stage for images ``(N, C, H, W)``."""
+        """Standardised feature maps per stage, margin included, for images ``(N, C, H, W)``."""
         backbone = self._backbone()
         per_stage: list[list[Tensor]] = [[] for _ in backbone.stages]
         for start in range(0, len(x), batch_size):
-            for store, f in zip(per_stage, backbone(x[start : start + batch_size].to(self.device_)), strict=True):
-                store.append(F.layer_norm(f, f.shape[1:]))
+            chunk = backbone_input(x[start : start + batch_size].to(self.device_), self.input_size, self.reflect_margin)
+            for store, f in zip(per_stage, stage_features(backbone, chunk), strict=True):
+                store.append(f)
         return [torch.cat(store) for store in per_stage]
 
     def _new_flows(self) -> list[FastFlow2d]:
@@ -112,6 +176,8 @@ class FastFlowDetector(BaseImageDetector):
         ]
 
     supports_negatives = True
+    #: Files saved before these parameters existed scored images at their own size with no margin.
+    params_of_older_files = {"input_size": None, "reflect_margin": 0}
 
     def _fit(self, x: Tensor, rng: np.random.Generator, negatives: tuple[Tensor, Tensor] | None = None) -> None:
         self._check_params()
@@ -145,10 +211,12 @@ class FastFlowDetector(BaseImageDetector):
         see the anomaly, and labelling it normal would teach the flow that anomalies are normal."""
         x_neg, masks = negatives
         neg_features = self._features(x_neg)
+        # the masks resized and mirrored exactly as their images, so they align with the feature maps
+        mask_input = backbone_input(masks[:, None].float(), self.input_size, self.reflect_margin)
         neg_train, neg_val = split_validation(len(x_neg), 0.1, rng, min_validation=1)
         self.negative_floors_ = []
         for i, (flow, f, g) in enumerate(zip(self.flows_, features, neg_features, strict=True)):
-            labels = (F.adaptive_max_pool2d(masks[:, None], g.shape[2:])[:, 0] > 0).float().to(self.device_)
+            labels = (F.adaptive_max_pool2d(mask_input, g.shape[2:])[:, 0] > 0).float().to(self.device_)
             normal_labels = torch.zeros(len(f), *f.shape[2:], device=self.device_)
             normal_train = f[train_idx]
             with torch.no_grad():
@@ -171,14 +239,11 @@ class FastFlowDetector(BaseImageDetector):
 
     @torch.no_grad()
     def _maps(self, x: Tensor, batch_size: int = 16) -> np.ndarray:
-        size = (x.shape[2], x.shape[3])
         out = []
         for start in range(0, len(x), batch_size):
-            chunk = x[start : start + batch_size]
-            total = torch.zeros(len(chunk), *size, device=self.device_)
-            for flow, f in zip(self.flows_, self._features(chunk), strict=True):
-                total += upsample(-flow.log_prob_map(f) / f.shape[1], size)
-            out.append(gaussian_smooth(total / len(self.flows_), self.smooth_sigma).cpu().numpy())
+            chunk = x[start : start + batch_size].to(self.device_)
+            maps = fastflow_map(self._backbone(), self.flows_, chunk, self.input_size, self.reflect_margin)
+            out.append(gaussian_smooth(maps, self.smooth_sigma).cpu().numpy())
         return np.concatenate(out).astype(np.float64)
 
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
