@@ -88,6 +88,23 @@ def test_backbone_input_resizes_the_shorter_side_and_mirrors_a_margin():
     torch.testing.assert_close(padded[..., 0, 4:-4], x[..., 4, :])
 
 
+def test_mask_cells_line_up_with_the_image_cells_inside_the_margin():
+    """Two-class labels: after the mirrored margin is cut, the labelled cells are exactly those that
+    the unpadded mask overlaps."""
+    import torch
+    import torch.nn.functional as F
+
+    from flowad.images.fastflow import mask_cells
+
+    masks = torch.zeros(2, 64, 64, dtype=torch.bool)
+    masks[0, :4, :4] = True  # at the corner: mirrored into the margin too
+    masks[1, 30:41, 50:52] = True
+    cells = mask_cells(masks, (24, 24), None, 16)  # stride 4: 16 px margin = 4 cells
+    expected = (F.adaptive_max_pool2d(masks[:, None].float(), (16, 16))[:, 0] > 0).float()
+    torch.testing.assert_close(cells[:, 4:-4, 4:-4], expected)
+    assert cells[0, 3, 4] == 1 and cells[1, :4].sum() == 0  # the corner mask reaches the margin
+
+
 @needs_backbone
 def test_reflect_margin_removes_the_border_excess_of_normal_maps():
     """Zero padding in the backbone makes the border of a normal texture look anomalous; the

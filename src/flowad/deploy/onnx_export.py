@@ -4,9 +4,10 @@
   ``score`` ``(N,)``, exactly ``score_samples`` (for ``score_type="nll"`` the log-likelihood in
   nats, preprocessing, PCA step and constant columns included), in float64 like the detector.
 - :class:`~flowad.images.FastFlowDetector`: images ``(N, C, H, W)`` float32 in [0, 1] -> ``score``
-  ``(N,)`` and ``anomaly_map`` ``(N, H, W)`` (backbone, per-image LayerNorm, 2D flows, bilinear
-  upsampling, optional Gaussian blur), in float32 like the detector. The image size is fixed at
-  export time (``image_size``); the number of images is dynamic.
+  ``(N,)`` and ``anomaly_map`` ``(N, H, W)`` (resize, mirrored margin, backbone, per-image
+  LayerNorm, 2D flows, margin cut, bilinear upsampling, optional Gaussian blur), in float32 like
+  the detector. The image size is fixed at export time (``image_size``); the number of images is
+  dynamic.
 
 Graphs are traced by torch's dynamo-based exporter (``torch.export``); nothing in them is
 sequential (a MAF's *inverse* is, but scoring only needs the forward direction, one pass).

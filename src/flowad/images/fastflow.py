@@ -33,7 +33,7 @@ from flowad.images.base import BaseImageDetector
 from flowad.images.maps import gaussian_smooth, upsample
 from flowad.io import register_model
 
-__all__ = ["FastFlowDetector", "backbone_input", "fastflow_map"]
+__all__ = ["FastFlowDetector", "backbone_input", "fastflow_map", "mask_cells", "stage_features"]
 
 
 def backbone_input(x: Tensor, input_size: int | None, margin: int) -> Tensor:
@@ -61,6 +61,13 @@ def backbone_input(x: Tensor, input_size: int | None, margin: int) -> Tensor:
 def stage_features(backbone: EfficientNetLite0Features, x: Tensor) -> list[Tensor]:
     """The backbone's feature maps of prepared images, each standardised per image (LayerNorm over C, h, w)."""
     return [F.layer_norm(f, f.shape[1:]) for f in backbone(x)]
+
+
+def mask_cells(masks: Tensor, shape: tuple[int, int], input_size: int | None, margin: int) -> Tensor:
+    """Which cells of a stage's feature map ``shape`` (margin included) overlap a mask: masks
+    ``(N, H, W)`` -> ``(N, h, w)`` float 0/1. The masks are resized and mirrored as their images are."""
+    prepared = backbone_input(masks[:, None].float(), input_size, margin)
+    return (F.adaptive_max_pool2d(prepared, shape)[:, 0] > 0).float()
 
 
 def fastflow_map(backbone: EfficientNetLite0Features, flows, x: Tensor, input_size: int | None,
@@ -211,12 +218,10 @@ class FastFlowDetector(BaseImageDetector):
         see the anomaly, and labelling it normal would teach the flow that anomalies are normal."""
         x_neg, masks = negatives
         neg_features = self._features(x_neg)
-        # the masks resized and mirrored exactly as their images, so they align with the feature maps
-        mask_input = backbone_input(masks[:, None].float(), self.input_size, self.reflect_margin)
         neg_train, neg_val = split_validation(len(x_neg), 0.1, rng, min_validation=1)
         self.negative_floors_ = []
         for i, (flow, f, g) in enumerate(zip(self.flows_, features, neg_features, strict=True)):
-            labels = (F.adaptive_max_pool2d(mask_input, g.shape[2:])[:, 0] > 0).float().to(self.device_)
+            labels = mask_cells(masks, g.shape[2:], self.input_size, self.reflect_margin).to(self.device_)
             normal_labels = torch.zeros(len(f), *f.shape[2:], device=self.device_)
             normal_train = f[train_idx]
             with torch.no_grad():
