@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 import torch
+import zuko
 from scipy.stats import chi2
 
 from flowad import FlowDetector
 from flowad.datasets import load_adbench, oneclass_split
 from flowad.detectors.preprocessing import TabularScaler
+from flowad.detectors.training import TrainingConfig, train_module, trimmed_mean
 from flowad.evaluation import roc_auc
 
 
@@ -115,6 +117,52 @@ def test_divergence_guard_restores_best_weights():
     assert detector.history_.restarts > 0
     assert np.isfinite(detector.history_.best_validation_loss)
     assert (detector.score_samples(X_test) > np.finfo(np.float64).min).all()
+
+
+def test_trimmed_mean_leaves_out_the_largest_values():
+    values = torch.tensor([1.0, 2.0, 3.0, 100.0, float("nan")])
+    assert trimmed_mean(values, 0.4) == pytest.approx(2.0)  # nan and 100 dropped
+    assert trimmed_mean(values[:4], 0.2) == pytest.approx(26.5)  # floor(0.8) = 0: nothing dropped
+    assert trimmed_mean(values[:4], 0.25) == pytest.approx(2.0)
+    assert trimmed_mean(values[:4], 0.0) == pytest.approx(26.5)
+
+
+@pytest.mark.parametrize("trim", [0.0, 0.05])
+def test_one_far_validation_row_stops_training_only_without_trimming(trim):
+    """Training rows spread 0.1; one of 41 held-out rows lies at (3, 3). As the flow sharpens, that
+    row's loss grows to ~900 nats and the plain validation mean rises from the first epochs on."""
+    rng = np.random.default_rng(0)
+    train = torch.as_tensor(0.1 * rng.normal(size=(500, 2)), dtype=torch.float32)
+    validation = torch.as_tensor(np.vstack([0.1 * rng.normal(size=(40, 2)), [[3.0, 3.0]]]), dtype=torch.float32)
+    torch.manual_seed(0)
+    flow = zuko.flows.MAF(2, transforms=2, hidden_features=(16, 16))
+    config = TrainingConfig(max_epochs=60, patience=10, learning_rate=1e-2, validation_trim=trim)
+    history = train_module(flow, lambda m, b: -m().log_prob(b), train, validation, config,
+                           torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        normal_loglik = flow().log_prob(validation[:40]).mean().item()
+    if trim == 0:
+        assert history.stopped_early and history.best_epoch < 10
+        assert normal_loglik < 0  # barely past the standard normal it started as
+    else:
+        assert history.best_epoch > 20
+        assert normal_loglik > 1.0  # ~2.8 nats at convergence for a spread of 0.1 in two dimensions
+
+
+def test_files_saved_before_validation_trim_existed_load_with_the_plain_mean(blobs, tmp_path):
+    import json
+
+    from flowad import io
+
+    train, _ = blobs
+    io.save(FlowDetector(validation_trim=0.0, max_epochs=2, random_state=0).fit(train), tmp_path / "model")
+    config_path = tmp_path / "model" / io.CONFIG_FILE
+    config = json.loads(config_path.read_text())
+    del config["params"]["validation_trim"]
+    config["config_sha256"] = io.config_digest(config)
+    config_path.write_text(json.dumps(config))
+    assert io.load(tmp_path / "model").validation_trim == 0.0
+    assert FlowDetector().validation_trim == 0.05
 
 
 def test_device_auto_resolves_to_an_available_device(blobs):
