@@ -11,7 +11,6 @@ FAST = {
     "realnvp": {"transforms": 2, "hidden_features": (16, 16), "max_epochs": 5},
     "nsf": {"transforms": 2, "hidden_features": (16, 16), "max_epochs": 5},
     "maf_ensemble": {"transforms": 2, "hidden_features": (16, 16), "max_epochs": 5},
-    "maf_ensemble_geometric": {"transforms": 2, "hidden_features": (16, 16), "max_epochs": 5},
     "ae": {"hidden_features": (16,), "max_epochs": 5},
 }
 

@@ -11,9 +11,8 @@ from .conftest import FAST
 
 
 def test_registry_names():
-    assert available_detectors() == ["maf", "realnvp", "nsf", "maf_ensemble",
-                                     "maf_ensemble_geometric",
-                                     "iforest", "ocsvm", "elliptic", "lof", "ae"]
+    assert available_detectors() == ["maf", "realnvp", "nsf", "maf_ensemble", "iforest", "ocsvm", "elliptic",
+                                     "lof", "ae"]
     assert make_detector("nsf").flow == "nsf"
     assert isinstance(make_detector("realnvp", transforms=3), FlowDetector)
 

@@ -23,7 +23,6 @@ EXPECTED_FAILURES = {
     "realnvp": HELD_OUT,
     "nsf": HELD_OUT,
     "maf_ensemble": HELD_OUT,
-    "maf_ensemble_geometric": HELD_OUT,
     "ae": HELD_OUT,
     "lof": {"check_outliers_train": NOVELTY_LOF, "check_outliers_fit_predict": NOVELTY_LOF},
 }

@@ -77,8 +77,8 @@ class FlowDetector(BaseDetector):
             from its own initialisation, so the flows differ in the data they saw (flows fitted to
             the same split barely differ: docs/results/bench/flow_ensemble). Measured with 3 MAFs
             (the registry's ``"maf_ensemble"``, docs/results/bench): mean ROC-AUC +0.008 on ADBench's
-            unsupervised protocol, -0.001 on the one-class protocol. More flows cost proportionally
-            more fit and score time. Values above 1 need ``score_type="nll"`` and
+            unsupervised protocol, -0.001 on the one-class protocol, at 2.7-2.8x the fit time.
+            More flows cost proportionally more. Values above 1 need ``score_type="nll"`` and
             ``negatives=None``.
         combine: How ``n_flows > 1`` flows are pooled (:class:`~flowad.flows.mixture.FlowMixture`):
             ``"mixture"``: ``log((1/K) sum_k p_k(x))``, an exact normalised density, high where

@@ -25,7 +25,6 @@ DETECTORS: dict[str, Callable[..., BaseDetector]] = {
     "nsf": partial(FlowDetector, "nsf"),
     # three MAFs, each fitted to its own split of the data (bagging); docs/results/bench
     "maf_ensemble": partial(FlowDetector, "maf", n_flows=3),
-    "maf_ensemble_geometric": partial(FlowDetector, "maf", n_flows=3, combine="geometric"),
     "iforest": IsolationForestDetector,
     "ocsvm": OneClassSVMDetector,
     "elliptic": EllipticEnvelopeDetector,
