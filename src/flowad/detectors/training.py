@@ -208,6 +208,8 @@ def train_module(
         with torch.no_grad():
             if validation_labels is None and config.validation_trim > 0:  # every rank scores every row
                 value = trimmed_mean(batched(lambda b: loss_fn(module, b), validation), config.validation_trim)
+                if sync is not None:  # all-reduced, so that every rank's decisions rest on the same number
+                    value = sync.all_sum([value], validation.device)[0] / sync.world_size
             elif sync is not None:
                 value = _sharded_mean(sync, losses, validation, validation_labels)
             elif validation_labels is None:
