@@ -136,9 +136,9 @@ class FlowDetector(BaseDetector):
         validation_trim: Early stopping watches the mean validation loss without the
             ``validation_trim`` share of held-out rows the flow finds least likely (a trimmed mean;
             one-class training). With the plain mean (0), one held-out row far from every training
-            row can dominate: its loss grows as the flow sharpens, and training stops after a few
-            epochs (ADBench fault: one row's loss of 3e4 nats stopped a flow at epoch 13). The
-            threshold still uses every held-out row.
+            row can dominate: its loss grows as the flow sharpens, and early stopping keeps the
+            weights of an early epoch (ADBench fault: one row's loss of 3e4 nats kept a flow at its
+            13th epoch of 200). The threshold still uses every held-out row.
         patience: Epochs without validation improvement before stopping.
         clip_grad_norm: Gradient-norm clipping bound.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.

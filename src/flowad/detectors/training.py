@@ -206,14 +206,13 @@ def train_module(
     def validation_loss() -> float:
         module.eval()
         with torch.no_grad():
-            if validation_labels is None and config.validation_trim > 0:  # every rank scores every row
+            if validation_labels is None and (sync is None or config.validation_trim > 0):
+                # a trim needs every row's loss, so under a process group every rank scores every row
                 value = trimmed_mean(batched(lambda b: loss_fn(module, b), validation), config.validation_trim)
                 if sync is not None:  # all-reduced, so that every rank's decisions rest on the same number
                     value = sync.all_sum([value], validation.device)[0] / sync.world_size
             elif sync is not None:
                 value = _sharded_mean(sync, losses, validation, validation_labels)
-            elif validation_labels is None:
-                value = batched(lambda b: loss_fn(module, b), validation).mean().item()
             else:
                 value = torch.cat([losses(validation[i : i + 4096], validation_labels[i : i + 4096])
                                    for i in range(0, len(validation), 4096)]).mean().item()
