@@ -149,20 +149,118 @@ def test_one_far_validation_row_stops_training_only_without_trimming(trim):
         assert normal_loglik > 1.0  # ~2.8 nats at convergence for a spread of 0.1 in two dimensions
 
 
-def test_files_saved_before_validation_trim_existed_load_with_the_plain_mean(blobs, tmp_path):
+def test_files_saved_before_validation_trim_and_tail_bound_existed_load_with_their_old_values(blobs, tmp_path):
     import json
 
     from flowad import io
 
-    train, _ = blobs
-    io.save(FlowDetector(validation_trim=0.0, max_epochs=2, random_state=0).fit(train), tmp_path / "model")
+    train, (test, _) = blobs
+    old = FlowDetector(validation_trim=0.0, tail_bound=None, max_epochs=2, random_state=0).fit(train)
+    io.save(old, tmp_path / "model")
     config_path = tmp_path / "model" / io.CONFIG_FILE
     config = json.loads(config_path.read_text())
-    del config["params"]["validation_trim"]
+    del config["params"]["validation_trim"], config["params"]["tail_bound"]
     config["config_sha256"] = io.config_digest(config)
     config_path.write_text(json.dumps(config))
-    assert io.load(tmp_path / "model").validation_trim == 0.0
-    assert FlowDetector().validation_trim == 0.05
+    loaded = io.load(tmp_path / "model")
+    assert loaded.validation_trim == 0.0 and loaded.tail_bound is None
+    np.testing.assert_array_equal(loaded.score_samples(test), old.score_samples(test))
+    assert FlowDetector().validation_trim == 0.05 and FlowDetector().tail_bound == 100.0
+
+
+def _zero_inflated(n: int = 600, seed: int = 0) -> np.ndarray:
+    """Two normal columns and one like ADBench ALOI's: 80% of the rows within 1e-3 of zero, the
+    rest spread over [1, 50], so the robust spread is ~1e-3 and the far rows lie ~1e4 spreads out."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    X[:, 2] = np.where(rng.random(n) < 0.8, 1e-3 * rng.normal(size=n), rng.uniform(1, 50, n))
+    return X
+
+
+def test_tail_map_is_the_identity_inside_the_bound_and_doubly_logarithmic_beyond():
+    scaler = TabularScaler.fit(_zero_inflated(), tail_bound=10.0)
+    s = np.array([-1e4, -10.0, -3.0, 0.0, 2.5, 10.0, 10.0 + 1e-9, 1e3, 1e300])
+    g = scaler._compress(s)
+    np.testing.assert_array_equal(g[1:6], s[1:6])
+    np.testing.assert_allclose(g[[0, 7]], [-10 * (1 + np.log(1 + np.log(1e3))), 10 * (1 + np.log(1 + np.log(1e2)))])
+    assert abs(g[6] - g[5]) < 1e-8 and (np.diff(g) > 0).all()  # continuous at the bound, increasing
+    assert g[-1] < 7.6 * 10  # even 1e300 spreads stay within a few bounds
+    # the per-row log-Jacobian equals the finite-difference slope of transform, column by column
+    X = _zero_inflated(20, seed=3)
+    X[0, 2] = 40.0
+    h = 1e-6 * scaler.scale
+    slopes = np.stack([(scaler.transform(X + np.eye(3)[j] * h[j]) - scaler.transform(X - np.eye(3)[j] * h[j]))[:, j]
+                       / (2 * h[j]) for j in range(3)], axis=1)
+    np.testing.assert_allclose(scaler.log_abs_det(X), np.log(slopes).sum(axis=1), atol=1e-4)
+    assert scaler.log_abs_det(X)[0] < scaler.affine_log_abs_det  # row 0 reaches the compressed tail
+
+
+def test_dequantisation_bins_are_mapped_edge_by_edge_through_the_tail_map():
+    rng = np.random.default_rng(0)
+    # an integer column: 90% of the rows in 0..3 (robust spread ~1.5), the rest out to 1000
+    counts = np.where(rng.random(400) < 0.9, rng.integers(0, 4, 400), rng.integers(10, 1000, 400))
+    X = np.column_stack([rng.normal(size=400), counts])
+    scaler = TabularScaler.fit(X, tail_bound=5.0)
+    low, width = scaler.dequantization_bins(X)
+    edges = (X[:, 1] - 0.5 - scaler.center[1]) / scaler.scale[1]
+    np.testing.assert_allclose(low[:, 1], scaler._compress(edges))
+    np.testing.assert_allclose(low[:, 1] + width[:, 1], scaler._compress(edges + 1 / scaler.scale[1]))
+    unit = 1 / scaler.scale[1]  # a bin's width inside the bound
+    assert (width[:, 1] > 0).all() and width[:, 1].max() == pytest.approx(unit) and width[:, 1].min() < 0.1 * unit
+    Xs = scaler.transform(X)
+    assert ((low <= Xs + 1e-12) & (Xs <= low + width + 1e-12)).all()  # each value inside its own bin
+
+
+def test_scaler_arrays_round_trip_and_older_arrays_have_no_tail_map():
+    scaler = TabularScaler.fit(_zero_inflated(), tail_bound=100.0)
+    arrays = scaler.to_arrays()
+    assert TabularScaler.from_arrays(arrays).tail_bound == 100.0
+    del arrays["tail_bound"]
+    assert TabularScaler.from_arrays(arrays).tail_bound == np.inf
+    with pytest.raises(ValueError, match="tail_bound"):
+        TabularScaler.fit(_zero_inflated(), tail_bound=0.0)
+    with pytest.raises(ValueError, match="tail_bound"):
+        FlowDetector(tail_bound=-1.0).fit(_zero_inflated())
+
+
+def test_extreme_column_trains_with_the_tail_map_and_warns_without_it():
+    """Without compression the first optimisation steps overflow on every restart (seed 1); fit
+    warns and keeps the untrained flow. With the default bound the same data train."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    X = _zero_inflated()
+    with pytest.warns(ConvergenceWarning, match="tail_bound"):
+        untrained = FlowDetector(tail_bound=None, max_epochs=5, random_state=1).fit(X)
+    assert untrained.history_.best_epoch == -1
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        trained = FlowDetector(max_epochs=5, random_state=1).fit(X)
+    assert trained.history_.best_epoch >= 0 and np.isfinite(trained.history_.best_validation_loss)
+    probe = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 30.0], [0.0, 0.0, 1e4]])
+    scores = trained.score_samples(probe)
+    assert np.isfinite(scores).all() and scores[2] < scores[1]  # far beyond the training tail: less likely
+
+
+def test_tail_map_changes_nothing_when_no_value_reaches_the_bound(blobs):
+    train, (test, _) = blobs
+    a = FlowDetector(max_epochs=5, random_state=0).fit(train)
+    b = FlowDetector(tail_bound=None, max_epochs=5, random_state=0).fit(train)
+    np.testing.assert_array_equal(a.score_samples(test), b.score_samples(test))
+
+
+def test_tail_compressed_density_integrates_to_one():
+    """With heavy-tailed data and a low bound much of the mass passes through the logarithmic tail
+    map; the log-likelihood, Jacobian included, is still a normalised density in input units."""
+    train = np.random.default_rng(0).standard_t(1.5, size=600)[:, None]
+    detector = FlowDetector(tail_bound=2.0, max_epochs=30, noise_std=0.0, random_state=0).fit(train)
+    standardised = np.abs((train - detector.scaler_.center) / detector.scaler_.scale)
+    assert (standardised > 2.0).mean() > 0.1
+    tail = np.geomspace(1e-4, 1e300, 400_001)  # the compressed tails are very heavy in input units
+    grid = np.r_[-tail[::-1], 0.0, tail][:, None] + detector.scaler_.center
+    mass = np.trapezoid(np.exp(detector.log_likelihood(grid)), grid[:, 0])
+    assert abs(mass - 1.0) < 1e-3
 
 
 def test_device_auto_resolves_to_an_available_device(blobs):

@@ -31,6 +31,18 @@ def test_flow_detectors_export_exactly(tmp_path, kind, score_type, n_flows, comb
     np.testing.assert_allclose(onnx_scores(path, test), detector.score_samples(test), rtol=1e-5, atol=1e-5)
 
 
+def test_flow_detector_with_compressed_tails_exports_exactly(tmp_path):
+    """A column reaching ~1e4 robust spreads: the graph carries the logarithmic tail map and its Jacobian."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    X[:, 2] = np.where(rng.random(300) < 0.8, 1e-3 * rng.normal(size=300), rng.uniform(1, 50, 300))
+    test = np.vstack([X[:50], [[0.0, 0.0, 1e3], [0.0, 0.0, -20.0], [5.0, -5.0, 1e-4]]])
+    detector = FlowDetector("maf", random_state=0, **FAST["maf"]).fit(X)
+    assert (np.abs(X[:, 2] - detector.scaler_.center[2]) / detector.scaler_.scale[2] > 100).any()
+    path = export_onnx(detector, tmp_path / "model.onnx")
+    np.testing.assert_allclose(onnx_scores(path, test), detector.score_samples(test), rtol=1e-5, atol=1e-5)
+
+
 def test_fastflow_exports_backbone_and_flows(tmp_path):
     from flowad.images import FastFlowDetector
     from flowad.images.backbone import backbone_available

@@ -2,7 +2,8 @@
 
 - :class:`~flowad.detectors.FlowDetector` (MAF, RealNVP, NSF): input rows ``x`` ``(N, D)`` ->
   ``score`` ``(N,)``, exactly ``score_samples`` (for ``score_type="nll"`` the log-likelihood in
-  nats, preprocessing, PCA step and constant columns included), in float64 like the detector.
+  nats, preprocessing with its tail map, PCA step and constant columns included), in float64 like
+  the detector.
 - :class:`~flowad.images.FastFlowDetector`: images ``(N, C, H, W)`` float32 in [0, 1] -> ``score``
   ``(N,)`` and ``anomaly_map`` ``(N, H, W)`` (resize, mirrored margin, backbone, per-image
   LayerNorm, 2D flows, margin cut, bilinear upsampling, optional Gaussian blur), in float32 like
@@ -63,7 +64,8 @@ class FlowScoring(nn.Module):
         self.register_buffer("scale", torch.as_tensor(scaler.scale, **f64))
         self.register_buffer("varying", torch.as_tensor(np.flatnonzero(scaler.varying), dtype=torch.int64))
         self.register_buffer("constant", torch.as_tensor(np.flatnonzero(~scaler.varying), dtype=torch.int64))
-        extra = scaler.log_abs_det() - 0.5 * int((~scaler.varying).sum()) * _LOG_2PI
+        self.tail_bound = float(scaler.tail_bound)
+        extra = scaler.affine_log_abs_det - 0.5 * int((~scaler.varying).sum()) * _LOG_2PI
         self.has_projection = projection is not None
         if projection is not None:
             self.register_buffer("pca_mean", torch.as_tensor(projection.mean, **f64))
@@ -84,6 +86,11 @@ class FlowScoring(nn.Module):
         centred = x - self.center
         inputs = (centred / self.scale).index_select(1, self.varying) if self.n_model else x[:, :1] * 0.0
         extra = centred.index_select(1, self.constant).pow(2).sum(1) * -0.5 + self.extra
+        if math.isfinite(self.tail_bound) and self.n_model:  # the scaler's doubly logarithmic tail map
+            bound = self.tail_bound
+            logs = (inputs.abs().clamp(min=bound) / bound).log()  # 0 inside [-bound, bound]
+            extra = extra - (logs + logs.log1p()).sum(1)
+            inputs = torch.where(logs > 0, inputs.sign() * bound * (1 + logs.log1p()), inputs)
         residual = torch.zeros_like(extra)
         if self.has_projection:
             c = inputs - self.pca_mean
