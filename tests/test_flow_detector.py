@@ -9,7 +9,7 @@ from scipy.stats import chi2
 from flowad import FlowDetector
 from flowad.datasets import load_adbench, oneclass_split
 from flowad.detectors.preprocessing import TabularScaler
-from flowad.detectors.training import TrainingConfig, train_module, trimmed_mean
+from flowad.detectors.training import TrainingConfig, TrainingHistory, train_module, trimmed_mean, warn_if_untrained
 from flowad.evaluation import roc_auc
 
 
@@ -241,6 +241,18 @@ def test_extreme_column_trains_with_the_tail_map_and_warns_without_it():
     probe = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 30.0], [0.0, 0.0, 1e4]])
     scores = trained.score_samples(probe)
     assert np.isfinite(scores).all() and scores[2] < scores[1]  # far beyond the training tail: less likely
+
+
+def test_every_torch_detector_can_say_that_training_never_reached_a_finite_loss():
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match=r"autoencoder training failed.*6 divergences.*lower learning_rate"):
+        assert warn_if_untrained(TrainingHistory(restarts=6), "autoencoder", "Try a lower learning_rate.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not warn_if_untrained(TrainingHistory(best_epoch=3), "autoencoder", "unused")
 
 
 def test_tail_map_changes_nothing_when_no_value_reaches_the_bound(blobs):

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import asdict
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from scipy.stats import chi2
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from flowad.detectors.base import (
@@ -40,6 +38,7 @@ from flowad.detectors.training import (
     resolve_device,
     seeded_torch,
     split_validation,
+    warn_if_untrained,
 )
 from flowad.flows import FLOW_KINDS, FlowMixture, build_vector_flow
 from flowad.flows.mixture import COMBINE
@@ -319,9 +318,8 @@ class FlowDetector(BaseDetector):
                 elif d > 0:
                     history = train_flow(fit, fit_idx, stop_idx, callback, labels if labels.any() else None,
                                          self.negative_floor)
-            if d > 0 and history.best_epoch < 0:  # scikit-learn's convention: warn, return the model
-                warnings.warn(_training_failure(history, scaler, low, self.tail_bound, self.learning_rate), ConvergenceWarning,
-                              stacklevel=2)
+            if d > 0 and history.best_epoch < 0:
+                warn_if_untrained(history, "flow", _remedies(scaler, low, self.tail_bound, self.learning_rate))
             flows.append(flow.double().eval())
             histories.append(history)
         self.scaler_ = scaler
@@ -506,18 +504,15 @@ def _member_split(
     return train_idx[fit], train_idx[stop]
 
 
-def _training_failure(history: TrainingHistory, scaler: TabularScaler, inputs: np.ndarray,
-                      tail_bound: float | None, learning_rate: float) -> str:
-    """Why a flow never reached a finite loss (the warning ``fit`` gives: it keeps its initial weights)."""
+def _remedies(scaler: TabularScaler, inputs: np.ndarray, tail_bound: float | None, learning_rate: float) -> str:
+    """The largest model input and what to change, for the warning of a flow that never trained."""
     magnitude = np.abs(inputs).max(axis=0)
     j = int(np.argmax(magnitude))
     column = int(np.flatnonzero(scaler.varying)[j])
     tails = "tail_bound=None, no compression" if tail_bound is None else f"after compression beyond {tail_bound:g}"
-    return (f"flow training failed: the loss was not finite in any epoch ({history.restarts} divergences, each "
-            f"restarted from the initial weights at half the learning rate), so the flow keeps its initial, "
-            f"untrained weights. Its largest input is {magnitude[j]:.4g} robust spreads from the median, in "
-            f"column {column} ({tails}). Remedies: a lower learning_rate (now {learning_rate:g}); for a column "
-            f"with extreme values, a lower tail_bound (default 100) or a log transform before fitting.")
+    return (f"Its largest input is {magnitude[j]:.4g} robust spreads from the median, in column {column} "
+            f"({tails}). Remedies: a lower learning_rate (now {learning_rate:g}); for a column with extreme "
+            f"values, a lower tail_bound (default 100) or a log transform before fitting.")
 
 
 def _latent_moments(codes: np.ndarray, bound: float = 1e6) -> tuple[np.ndarray, np.ndarray]:

@@ -27,9 +27,8 @@ turns a training matrix into what a flow can model:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -15,11 +15,13 @@ import contextlib
 import copy
 import logging
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor, nn
 
 from flowad.detectors.distributed import RankSync
@@ -35,6 +37,7 @@ __all__ = [
     "split_validation",
     "train_module",
     "trimmed_mean",
+    "warn_if_untrained",
 ]
 
 logger = logging.getLogger(__name__)
@@ -295,6 +298,27 @@ def train_module(
     module.load_state_dict(best_state)
     module.eval()
     return history
+
+
+def warn_if_untrained(history: TrainingHistory, model: str, remedies: str) -> bool:
+    """Warn (scikit-learn's ``ConvergenceWarning``; the model is still returned, as scikit-learn's
+    estimators do) when training never reached a finite validation loss, so that the module kept
+    its initial weights.
+
+    Args:
+        history: What :func:`train_module` returned.
+        model: What was trained, for the message (``"flow"``, ``"autoencoder"``, ...).
+        remedies: What the user can change, one or more sentences.
+
+    Returns:
+        Whether it warned.
+    """
+    if history.best_epoch >= 0:
+        return False
+    warnings.warn(f"{model} training failed: the loss was not finite in any epoch ({history.restarts} divergences, "
+                  f"each restarted from the initial weights at half the learning rate), so the {model} keeps its "
+                  f"initial, untrained weights. {remedies}", ConvergenceWarning, stacklevel=3)
+    return True
 
 
 def _sharded_mean(sync: RankSync, losses: Callable, rows: Tensor, labels: Tensor | None, chunk: int = 4096) -> float:

@@ -19,6 +19,7 @@ from flowad.detectors.training import (
     seeded_torch,
     split_validation,
     train_module,
+    warn_if_untrained,
 )
 from flowad.images.base import BaseImageDetector
 from flowad.images.maps import gaussian_smooth
@@ -124,6 +125,7 @@ class ConvAutoencoderDetector(BaseImageDetector):
                 train=x[train_idx].to(self.device_), validation=x[val_idx].to(self.device_), config=config,
                 generator=torch.Generator(device=self.device_).manual_seed(seed),
             )
+        warn_if_untrained(self.history_, "autoencoder", f"Try a lower learning_rate (now {self.learning_rate:g}).")
         self.net_ = net.eval()
 
     @torch.no_grad()

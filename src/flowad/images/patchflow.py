@@ -21,6 +21,7 @@ from flowad.detectors.training import (
     seeded_torch,
     split_validation,
     train_module,
+    warn_if_untrained,
 )
 from flowad.flows.glow import Glow
 from flowad.images.base import BaseImageDetector
@@ -125,6 +126,7 @@ class PatchFlowDetector(BaseImageDetector):
                 generator=torch.Generator(device=self.device_).manual_seed(seed),
                 augment=dequantize,
             )
+        warn_if_untrained(self.history_, "Glow", f"Try a lower learning_rate (now {self.learning_rate:g}).")
         if negatives is not None:
             self._fit_negatives(glow, patches[train_idx], patches[val_idx] + val_noise, negatives, rng, seed)
         self.glow_ = glow.double().eval()  # scored in float64: no overflow on far-off patches
@@ -174,6 +176,7 @@ class PatchFlowDetector(BaseImageDetector):
             glow, loss, train, validation, self._training_config(),
             torch.Generator(device=self.device_).manual_seed(seed + 1), augment=dequantize,
             train_labels=train_labels, validation_labels=validation_labels)  # fmt: skip
+        warn_if_untrained(self.history_, "Glow", f"Try a lower learning_rate (now {self.learning_rate:g}).")
 
     @staticmethod
     def _quantized(patches: Tensor) -> Tensor:
