@@ -78,8 +78,8 @@ class FlowDetector(BaseDetector):
             flow splits the other rows anew into its own training and early-stopping parts and starts
             from its own initialisation, so the flows differ in the data they saw (flows fitted to
             the same split barely differ: docs/results/bench/flow_ensemble). Measured with 3 MAFs
-            (the registry's ``"maf_ensemble"``, docs/results/bench): mean ROC-AUC +0.008 on ADBench's
-            unsupervised protocol, -0.001 on the one-class protocol, at 2.7-2.8x the fit time.
+            (the registry's ``"maf_ensemble"``, docs/results/bench): mean ROC-AUC +0.007 on ADBench's
+            unsupervised protocol, -0.001 on the one-class protocol, at 2.7x the fit time.
             More flows cost proportionally more. Values above 1 need ``score_type="nll"`` and
             ``negatives=None``.
         combine: How ``n_flows > 1`` flows are pooled (:class:`~flowad.flows.mixture.FlowMixture`):
@@ -109,8 +109,8 @@ class FlowDetector(BaseDetector):
             (:mod:`~flowad.detectors.preprocessing`); the map is exact and its log-derivative is part
             of the likelihood, so scores stay log-densities in the input's units and far rows stay
             far. A column whose few large values lie thousands of spreads out would otherwise
-            overflow the first training steps (ADBench ALOI, 26,851 spreads: 4 of 6 flows never
-            trained). ``None``: no compression. Values within the bound are untouched.
+            overflow the first training steps (ADBench ALOI, 26,851 spreads: in 4 of 6 suite runs
+            the flow never trained). ``None``: no compression. Values within the bound are untouched.
         pca_components: Reduce wide inputs before the flow (:mod:`~flowad.detectors.projection`):
             the flow models the top components, the rest is a Gaussian residual, so the density
             stays exact. ``"auto"`` reduces only inputs with more than 64 columns or fewer than 2 rows
