@@ -22,7 +22,8 @@ turns a training matrix into what a flow can model:
   few large values lie thousands of robust spreads out (a zero-inflated count: ADBench's ALOI
   reaches 26,851) otherwise reaches a flow's networks at that scale: each affine layer may scale
   by up to 1e3, and in float32 the first optimisation steps overflow. A single logarithm was not
-  enough there (ALOI's values still reached 650, and one flow in six never trained).
+  enough there (ALOI's values still reached 650, and in two of its six ensemble runs a flow still
+  never trained).
 """
 
 from __future__ import annotations
