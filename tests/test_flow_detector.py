@@ -248,11 +248,12 @@ def test_every_torch_detector_can_say_that_training_never_reached_a_finite_loss(
 
     from sklearn.exceptions import ConvergenceWarning
 
-    with pytest.warns(ConvergenceWarning, match=r"autoencoder training failed.*6 divergences.*lower learning_rate"):
-        assert warn_if_untrained(TrainingHistory(restarts=6), "autoencoder", "Try a lower learning_rate.")
+    match = r"autoencoder training failed.*6 divergences.*learning_rate \(now 0.01\)"
+    with pytest.warns(ConvergenceWarning, match=match):
+        assert warn_if_untrained(TrainingHistory(restarts=6), "autoencoder", 0.01)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert not warn_if_untrained(TrainingHistory(best_epoch=3), "autoencoder", "unused")
+        assert not warn_if_untrained(TrainingHistory(best_epoch=3), "autoencoder", 0.01)
 
 
 def test_tail_map_changes_nothing_when_no_value_reaches_the_bound(blobs):

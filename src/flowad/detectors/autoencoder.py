@@ -156,7 +156,7 @@ class AutoencoderDetector(BaseDetector):
                 generator=torch.Generator(device=device).manual_seed(seed),
                 callback=callback,
             )
-        warn_if_untrained(self.history_, "autoencoder", f"Try a lower learning_rate (now {self.learning_rate:g}).")
+        warn_if_untrained(self.history_, "autoencoder", self.learning_rate)
         self.module_ = module.eval()
         self.n_epochs_ = len(self.history_.train_loss)
         rows = X[val_idx] if len(val_idx) < len(X) else X  # held-out rows: no optimistic bias

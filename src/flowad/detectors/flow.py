@@ -319,7 +319,8 @@ class FlowDetector(BaseDetector):
                     history = train_flow(fit, fit_idx, stop_idx, callback, labels if labels.any() else None,
                                          self.negative_floor)
             if d > 0 and history.best_epoch < 0:
-                warn_if_untrained(history, "flow", _remedies(scaler, low, self.tail_bound, self.learning_rate))
+                advice = _extreme_input_advice(scaler, low, self.tail_bound)
+                warn_if_untrained(history, "flow", self.learning_rate, advice)
             flows.append(flow.double().eval())
             histories.append(history)
         self.scaler_ = scaler
@@ -504,15 +505,15 @@ def _member_split(
     return train_idx[fit], train_idx[stop]
 
 
-def _remedies(scaler: TabularScaler, inputs: np.ndarray, tail_bound: float | None, learning_rate: float) -> str:
-    """The largest model input and what to change, for the warning of a flow that never trained."""
+def _extreme_input_advice(scaler: TabularScaler, inputs: np.ndarray, tail_bound: float | None) -> str:
+    """Where the flow's largest input lies, for the warning of a flow that never trained."""
     magnitude = np.abs(inputs).max(axis=0)
     j = int(np.argmax(magnitude))
     column = int(np.flatnonzero(scaler.varying)[j])
     tails = "tail_bound=None, no compression" if tail_bound is None else f"after compression beyond {tail_bound:g}"
     return (f"Its largest input is {magnitude[j]:.4g} robust spreads from the median, in column {column} "
-            f"({tails}). Remedies: a lower learning_rate (now {learning_rate:g}); for a column with extreme "
-            f"values, a lower tail_bound (default 100) or a log transform before fitting.")
+            f"({tails}); for a column with extreme values, try a lower tail_bound (default 100) or a log "
+            f"transform before fitting.")
 
 
 def _latent_moments(codes: np.ndarray, bound: float = 1e6) -> tuple[np.ndarray, np.ndarray]:

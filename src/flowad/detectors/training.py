@@ -300,7 +300,7 @@ def train_module(
     return history
 
 
-def warn_if_untrained(history: TrainingHistory, model: str, remedies: str) -> bool:
+def warn_if_untrained(history: TrainingHistory, model: str, learning_rate: float, advice: str = "") -> bool:
     """Warn (scikit-learn's ``ConvergenceWarning``; the model is still returned, as scikit-learn's
     estimators do) when training never reached a finite validation loss, so that the module kept
     its initial weights.
@@ -308,7 +308,8 @@ def warn_if_untrained(history: TrainingHistory, model: str, remedies: str) -> bo
     Args:
         history: What :func:`train_module` returned.
         model: What was trained, for the message (``"flow"``, ``"autoencoder"``, ...).
-        remedies: What the user can change, one or more sentences.
+        learning_rate: The configured learning rate, named in the advice.
+        advice: Further sentences for the user (what else to change), appended to the message.
 
     Returns:
         Whether it warned.
@@ -317,7 +318,8 @@ def warn_if_untrained(history: TrainingHistory, model: str, remedies: str) -> bo
         return False
     warnings.warn(f"{model} training failed: the loss was not finite in any epoch ({history.restarts} divergences, "
                   f"each restarted from the initial weights at half the learning rate), so the {model} keeps its "
-                  f"initial, untrained weights. {remedies}", ConvergenceWarning, stacklevel=3)
+                  f"initial, untrained weights. Try a lower learning_rate (now {learning_rate:g}). {advice}".rstrip(),
+                  ConvergenceWarning, stacklevel=3)
     return True
 
 

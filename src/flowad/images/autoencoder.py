@@ -125,7 +125,7 @@ class ConvAutoencoderDetector(BaseImageDetector):
                 train=x[train_idx].to(self.device_), validation=x[val_idx].to(self.device_), config=config,
                 generator=torch.Generator(device=self.device_).manual_seed(seed),
             )
-        warn_if_untrained(self.history_, "autoencoder", f"Try a lower learning_rate (now {self.learning_rate:g}).")
+        warn_if_untrained(self.history_, "autoencoder", self.learning_rate)
         self.net_ = net.eval()
 
     @torch.no_grad()

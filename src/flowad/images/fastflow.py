@@ -206,7 +206,7 @@ class FastFlowDetector(BaseImageDetector):
             flow.to(self.device_)
             generator = torch.Generator(device=self.device_).manual_seed(seed)
             self.histories_.append(train_module(flow, loss, f[train_idx], f[val_idx], config, generator))
-            warn_if_untrained(self.histories_[-1], "flow", f"Try a lower learning_rate (now {self.learning_rate:g}).")
+            warn_if_untrained(self.histories_[-1], "flow", self.learning_rate)
             flow.eval()
         self.flows_ = flows
         if negatives is not None:
@@ -242,7 +242,7 @@ class FastFlowDetector(BaseImageDetector):
                 flow, loss, torch.cat([normal_train, g[neg_train]]), torch.cat([f[val_idx], g[neg_val]]), config,
                 generator, train_labels=torch.cat([normal_labels[train_idx], labels[neg_train]]),
                 validation_labels=torch.cat([normal_labels[val_idx], labels[neg_val]]))
-            warn_if_untrained(self.histories_[i], "flow", f"Try a lower learning_rate (now {self.learning_rate:g}).")
+            warn_if_untrained(self.histories_[i], "flow", self.learning_rate)
             flow.eval()
 
     @torch.no_grad()

@@ -126,7 +126,7 @@ class PatchFlowDetector(BaseImageDetector):
                 generator=torch.Generator(device=self.device_).manual_seed(seed),
                 augment=dequantize,
             )
-        warn_if_untrained(self.history_, "Glow", f"Try a lower learning_rate (now {self.learning_rate:g}).")
+        warn_if_untrained(self.history_, "Glow", self.learning_rate)
         if negatives is not None:
             self._fit_negatives(glow, patches[train_idx], patches[val_idx] + val_noise, negatives, rng, seed)
         self.glow_ = glow.double().eval()  # scored in float64: no overflow on far-off patches
@@ -176,7 +176,7 @@ class PatchFlowDetector(BaseImageDetector):
             glow, loss, train, validation, self._training_config(),
             torch.Generator(device=self.device_).manual_seed(seed + 1), augment=dequantize,
             train_labels=train_labels, validation_labels=validation_labels)  # fmt: skip
-        warn_if_untrained(self.history_, "Glow", f"Try a lower learning_rate (now {self.learning_rate:g}).")
+        warn_if_untrained(self.history_, "Glow", self.learning_rate)
 
     @staticmethod
     def _quantized(patches: Tensor) -> Tensor:

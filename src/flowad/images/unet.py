@@ -208,7 +208,7 @@ class UNetSegmenter(BaseImageDetector):
                 generator=torch.Generator(device=self.device_).manual_seed(seed),
                 augment=_augmentation(bool(self.augment), None if self.crop_size is None else int(self.crop_size)),
             )  # fmt: skip
-        warn_if_untrained(self.history_, "U-Net", f"Try a lower learning_rate (now {self.learning_rate:g}).")
+        warn_if_untrained(self.history_, "U-Net", self.learning_rate)
         self.net_ = net.eval()
 
     def _standardized(self, x: Tensor) -> Tensor:
