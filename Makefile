@@ -62,6 +62,7 @@ bench-mvtec: install
 
 bench-images: install
 	$(VENV)/bin/flowad image bench --threads 1 --max-train 500 --max-test 1000 --quiet -o docs/results/images
+	$(PY) benchmarks/texture_feature_ceiling.py --out docs/results/images
 
 bench-iact: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/iact.py --out docs/results/iact

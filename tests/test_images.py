@@ -72,6 +72,22 @@ def test_fastflow_finds_an_obvious_defect():
     assert detector.score_samples(defective).max() < normal_scores.min()
 
 
+@needs_backbone
+def test_backbone_stages_have_their_documented_strides_and_channels():
+    import torch
+
+    from flowad.images.backbone import STAGES, EfficientNetLite0Features
+
+    backbone = EfficientNetLite0Features(tuple(STAGES))
+    assert backbone.stages == tuple(sorted(STAGES, key=lambda s: STAGES[s][0]))
+    features = backbone(torch.rand(1, 1, 64, 96))
+    for name, f in zip(backbone.stages, features, strict=True):
+        _, stride, channels = STAGES[name]
+        assert f.shape == (1, channels, 64 // stride, 96 // stride), name
+    early, late = (features[backbone.stages.index(s)] for s in ("stride16_early", "stride16"))
+    assert early.shape[2:] == late.shape[2:] and early.shape[1] != late.shape[1]
+
+
 def test_backbone_input_resizes_the_shorter_side_and_mirrors_a_margin():
     import torch
 

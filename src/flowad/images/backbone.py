@@ -15,9 +15,12 @@ from torch import Tensor, nn
 __all__ = ["STAGES", "EfficientNetLite0Features", "backbone_available"]
 
 #: Feature stages by name: index of the last MBConv block of each, its stride and channels.
+#: Stride 16 has two: ``stride16_early`` ends the 80-channel group (block 7), ``stride16`` the
+#: 112-channel group after it (block 10).
 STAGES = {
     "stride4": (2, 4, 24),
     "stride8": (4, 8, 40),
+    "stride16_early": (7, 16, 80),
     "stride16": (10, 16, 112),
     "stride32": (15, 32, 320),
 }
