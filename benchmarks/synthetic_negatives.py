@@ -36,8 +36,9 @@ from flowad.synth import PatchSampler, synthetic_anomalies
 
 MODELS = ("FastFlow one-class", "FastFlow two-class", "U-Net (synthetic only)")
 #: FastFlow as the committed results under docs/results/synth were measured: crops at their own
-#: size, no mirrored margin (the detector's defaults since are input_size=256, reflect_margin=32).
-FASTFLOW = {"input_size": None, "reflect_margin": 0}
+#: size, no mirrored margin, the 112-channel stride-16 stage (the detector's defaults since are
+#: input_size=256, reflect_margin=32 and the 80-channel "stride16_early").
+FASTFLOW = {"input_size": None, "reflect_margin": 0, "stages": ("stride4", "stride8", "stride16")}
 METRICS = ["image_roc_auc", "pixel_roc_auc", "aupro"]
 
 

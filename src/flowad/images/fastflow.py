@@ -5,7 +5,9 @@ Images are resized so that their shorter side is ``input_size`` (256 by default,
 implementations use with CNN backbones) and mirrored outwards by a margin (reflect padding):
 without the margin the backbone's zero padding makes every image's border look unlike its interior
 (on the grass texture set, 46 of 50 normal crops had their highest map value within 8 px of the
-border). Feature maps of EfficientNet-Lite0 at two or three strides are standardised per image (a
+border). Feature maps of EfficientNet-Lite0 at two or three strides (by default 4, 8 and 16, the last
+from the end of the 80-channel blocks, not the deeper 112-channel ones: on the texture set it is
+the better of the two, with a flow and without one) are standardised per image (a
 LayerNorm without learned parameters, so the flow cannot shrink its own input), and one 2D flow per
 stride models them, margin included. The anomaly map is minus the per-position log-likelihood in
 nats per channel, with the margin cut off, upsampled to the image and averaged over strides.
@@ -112,7 +114,7 @@ class FastFlowDetector(BaseImageDetector):
 
     def __init__(
         self,
-        stages: tuple[str, ...] = ("stride4", "stride8", "stride16"),
+        stages: tuple[str, ...] = ("stride4", "stride8", "stride16_early"),
         input_size: int | None = 256,
         reflect_margin: int = 32,
         steps: int = 8,
@@ -184,7 +186,8 @@ class FastFlowDetector(BaseImageDetector):
         ]
 
     supports_negatives = True
-    #: Files saved before these parameters existed scored images at their own size with no margin.
+    #: Files saved before these parameters existed scored images at their own size with no margin
+    #: (every file names its stages, so older defaults need no entry for them).
     params_of_older_files = {"input_size": None, "reflect_margin": 0}
 
     def _fit(self, x: Tensor, rng: np.random.Generator, negatives: tuple[Tensor, Tensor] | None = None) -> None:
