@@ -9,7 +9,9 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from flowad.detectors.base import BaseDetector, finite_scores, prefixed, quantile_offset, unprefixed
+from flowad.core.estimator import BaseDetector, prefixed, unprefixed
+from flowad.core.model_files import check_module_shapes
+from flowad.core.threads import resolve_threads
 from flowad.detectors.distributed import agreed_random_state
 from flowad.detectors.preprocessing import TabularScaler
 from flowad.detectors.training import (
@@ -24,7 +26,6 @@ from flowad.detectors.training import (
     train_module,
     warn_if_untrained,
 )
-from flowad.io import register_model
 
 __all__ = ["AutoencoderDetector", "MLPAutoencoder"]
 
@@ -64,7 +65,6 @@ def _reconstruction_error(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return ((module(x) - x) ** 2).mean(dim=1)
 
 
-@register_model
 class AutoencoderDetector(BaseDetector):
     """Reconstruction-error detector (a classic baseline; e.g. Sakurada and Yairi, MLSDA 2014).
 
@@ -75,10 +75,12 @@ class AutoencoderDetector(BaseDetector):
         hidden_features: Encoder hidden widths (mirrored in the decoder).
         bottleneck: Code width; ``None`` picks ``max(1, D // 4)``.
         dropout: Dropout rate in the hidden layers.
-        contamination: ``"auto"`` (1%) or a float in (0, 0.5]; sets ``offset_`` from held-out rows.
+        contamination: Share of new normal rows flagged: ``"auto"`` (1%) or a float in (0, 0.5].
+        calibration: ``"auto"``, ``"cross"`` or ``"split"`` (:mod:`flowad.core.calibration`).
         max_epochs, batch_size, learning_rate, weight_decay, validation_fraction, patience:
             Training settings, as for :class:`~flowad.detectors.flow.FlowDetector`.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        threads: PyTorch threads (``None``: one for networks narrower than 512; see FlowDetector).
         random_state: Seed; the same seed gives identical results on CPU.
     """
 
@@ -94,6 +96,7 @@ class AutoencoderDetector(BaseDetector):
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
+        "threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 
@@ -104,6 +107,7 @@ class AutoencoderDetector(BaseDetector):
         bottleneck: int | None = None,
         dropout: float = 0.1,
         contamination: float | str = "auto",
+        calibration: str = "auto",
         max_epochs: int = 100,
         batch_size: int = 256,
         learning_rate: float = 1e-3,
@@ -111,12 +115,14 @@ class AutoencoderDetector(BaseDetector):
         validation_fraction: float = 0.1,
         patience: int = 10,
         device: str = "auto",
+        threads: int | None = None,
         random_state: int | None = None,
     ) -> None:
         self.hidden_features = hidden_features
         self.bottleneck = bottleneck
         self.dropout = dropout
         self.contamination = contamination
+        self.calibration = calibration
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -124,16 +130,17 @@ class AutoencoderDetector(BaseDetector):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.device = device
+        self.threads = threads
         self.random_state = random_state
+
+    def _threads(self) -> int | None:
+        return resolve_threads(self.threads, max((*tuple(self.hidden_features), 1)))
 
     def _build_module(self, features: int) -> MLPAutoencoder:
         code = self.bottleneck if self.bottleneck is not None else max(1, features // 4)
         return MLPAutoencoder(features, tuple(self.hidden_features), code, self.dropout)
 
-    def fit(self, X, y=None, *, callback: EpochCallback | None = None) -> AutoencoderDetector:
-        """Fit on training rows ``X`` of shape ``(N, D)`` (at least 2); ``y`` is ignored."""
-        self._validate_params()
-        X = self._validate_fit_input(X, min_samples=2)
+    def _fit_model(self, X: np.ndarray, labels: np.ndarray, callback: EpochCallback | None = None) -> None:
         device = resolve_device(self.device)
         rng = np.random.default_rng(agreed_random_state(self.random_state))  # one seed for all DDP ranks
         seed = int(rng.integers(2**31 - 1))
@@ -159,20 +166,13 @@ class AutoencoderDetector(BaseDetector):
         warn_if_untrained(self.history_, "autoencoder", self.learning_rate)
         self.module_ = module.eval()
         self.n_epochs_ = len(self.history_.train_loss)
-        rows = X[val_idx] if len(val_idx) < len(X) else X  # held-out rows: no optimistic bias
-        self.offset_ = quantile_offset(self._score(rows), self.contamination)
-        return self
 
-
-    def score_samples(self, X) -> np.ndarray:
+    def _model_scores(self, X: np.ndarray) -> np.ndarray:
         """Minus the mean squared reconstruction error per row, shape ``(N,)``."""
-        return self._score(self._validate_score_input(X))
-
-    def _score(self, X: np.ndarray) -> np.ndarray:
         data = torch.as_tensor(self.scaler_.model_input(X), dtype=torch.float32, device=self.device_)
         with torch.no_grad():
             error = batched(lambda b: _reconstruction_error(self.module_, b), data)
-        return finite_scores(-error.double().cpu().numpy())
+        return -error.double().cpu().numpy()
 
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         state, arrays = super()._save_state()
@@ -187,8 +187,11 @@ class AutoencoderDetector(BaseDetector):
         self.history_ = TrainingHistory()
         self.scaler_ = TabularScaler.from_arrays(unprefixed("scaler", arrays))
         self.device_ = resolve_device(self.device)
-        module = self._build_module(max(self.scaler_.n_model_features, 1))
-        module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in unprefixed("module", arrays).items()})
+        width = max(self.scaler_.n_model_features, 1)
+        weights = unprefixed("module", arrays)
+        check_module_shapes(lambda: self._build_module(width), weights, "autoencoder")
+        module = self._build_module(width)
+        module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()})
         self.module_ = module.to(self.device_).eval()
 
     def __sklearn_tags__(self):

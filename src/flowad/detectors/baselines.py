@@ -1,14 +1,15 @@
 """Classic detectors as thin adapters over scikit-learn, on the flowad contract.
 
-Each adapter robust-standardises the columns (:class:`TabularScaler`, no dequantisation), fits
-the scikit-learn estimator, and sets ``offset_`` to the ``contamination`` quantile of the training
-scores (for LOF, of the training rows' own outlier factors, which exclude each row from its
-neighbourhood). ``score_samples`` is the estimator's own, higher = more normal.
+Each adapter robust-standardises the columns (:class:`TabularScaler`: no dequantisation, values
+beyond 100 robust spreads compressed, so that one extreme value cannot overflow the estimator) and
+fits the scikit-learn estimator; ``score_samples`` is the estimator's own, higher = more normal.
+The threshold and p-values come from out-of-fold or held-out scores like every flowad detector's
+(:mod:`flowad.core.calibration`).
 
 Model files store an adapter as its standardised training rows, its hyper-parameters (seed
-included) and the scores of up to 64 training rows; loading refits the estimator, which is
-deterministic, and refuses the model if the refit does not reproduce those scores exactly
-(a different scikit-learn, say). This avoids pickle at the cost of a refit on load.
+included), its calibration scores and the scores of up to 64 training rows; loading refits the
+estimator, which is deterministic, and refuses the model if the refit does not reproduce those
+scores exactly (a different scikit-learn, say). This avoids pickle at the cost of a refit on load.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from sklearn.svm import OneClassSVM
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from flowad.detectors.base import BaseDetector, prefixed, quantile_offset, unprefixed
+from flowad.core.estimator import BaseDetector, prefixed, unprefixed
 from flowad.detectors.preprocessing import TabularScaler
-from flowad.io import register_model
 
 __all__ = [
     "EllipticEnvelopeDetector",
@@ -46,30 +46,26 @@ class SklearnAdapter(BaseDetector):
         offset_: Threshold on ``score_samples``.
     """
 
+    #: Standardised values beyond this many robust spreads are compressed (see TabularScaler).
+    tail_bound = 100.0
+
     def _make_estimator(self, seed: int) -> BaseEstimator:  # pragma: no cover - abstract
         """A new estimator from the hyper-parameters; ``seed`` replaces ``random_state``."""
         raise NotImplementedError
 
-    def _training_scores(self, estimator: BaseEstimator, Xs: np.ndarray) -> np.ndarray:
-        return estimator.score_samples(Xs)
-
-
-    def fit(self, X, y=None) -> SklearnAdapter:
-        """Fit on training rows ``X`` of shape ``(N, D)``; ``y`` is ignored. Returns ``self``."""
-        self._validate_params()
-        X = self._validate_fit_input(X, min_samples=2)
-        self.scaler_ = TabularScaler.fit(X, dequantize=False)
+    def _fit_model(self, X: np.ndarray, labels: np.ndarray, callback=None) -> None:
+        self.scaler_ = TabularScaler.fit(X, dequantize=False, tail_bound=self.tail_bound)
         # A concrete seed, so that the model file can be refitted identically.
         self.seed_ = int(check_random_state(getattr(self, "random_state", None)).randint(2**31 - 1))
         self._fit_standardized(self.scaler_.model_input(X))
-        return self
 
     def _fit_standardized(self, Xs: np.ndarray) -> None:
-        """Fit the estimator and the threshold on standardised rows (also used when loading)."""
-        estimator = self._make_estimator(self.seed_).fit(Xs)
-        self.estimator_ = estimator
+        """Fit the estimator on standardised rows (also used when loading)."""
+        self.estimator_ = self._make_estimator(self.seed_).fit(Xs)
         self._train_rows_ = Xs
-        self.offset_ = quantile_offset(self._training_scores(estimator, Xs), self.contamination)
+
+    def _model_scores(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.estimator_.score_samples(self.scaler_.model_input(X)), dtype=np.float64)
 
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         state, arrays = super()._save_state()
@@ -86,20 +82,13 @@ class SklearnAdapter(BaseDetector):
         self.seed_ = int(state["seed_"])
         self._fit_standardized(arrays["train"])
         refit = np.asarray(self.estimator_.score_samples(arrays["train"][:64]), dtype=np.float64)
-        if not np.allclose(refit, arrays["fingerprint"], rtol=1e-10, atol=1e-12):
+        if not np.allclose(refit, arrays["fingerprint"], rtol=1e-10, atol=1e-12, equal_nan=True):
             raise ValueError(
                 f"cannot load {type(self).__name__}: refitting did not reproduce the saved scores "
                 "(was it saved with another scikit-learn version?)"
             )
-        self.offset_ = float(state["offset_"])
-
-    def score_samples(self, X) -> np.ndarray:
-        """The estimator's normality score per row, shape ``(N,)``; higher means more normal."""
-        X = self._validate_score_input(X)
-        return np.asarray(self.estimator_.score_samples(self.scaler_.model_input(X)), dtype=np.float64)
 
 
-@register_model
 class IsolationForestDetector(SklearnAdapter):
     """Isolation Forest (Liu, Ting and Zhou, ICDM 2008) over ``sklearn.ensemble.IsolationForest``.
 
@@ -107,7 +96,9 @@ class IsolationForestDetector(SklearnAdapter):
         n_estimators: Number of trees.
         max_samples: Rows drawn per tree (``"auto"``: min(256, N)).
         max_features: Share or number of columns per tree.
-        contamination: ``"auto"`` (1%) or a float in (0, 0.5]; sets ``offset_``.
+        contamination: Share of new normal rows flagged: ``"auto"`` (1%) or a float in (0, 0.5].
+        calibration: Where the threshold's scores come from: ``"auto"``, ``"cross"`` or ``"split"``
+            (:mod:`flowad.core.calibration`).
         random_state: Seed.
     """
 
@@ -121,11 +112,12 @@ class IsolationForestDetector(SklearnAdapter):
     }
 
     def __init__(self, *, n_estimators: int = 100, max_samples="auto", max_features=1.0,
-                 contamination="auto", random_state=None) -> None:
+                 contamination="auto", calibration="auto", random_state=None) -> None:
         self.n_estimators = n_estimators
         self.max_samples = max_samples
         self.max_features = max_features
         self.contamination = contamination
+        self.calibration = calibration
         self.random_state = random_state
 
     def _make_estimator(self, seed: int) -> IsolationForest:
@@ -133,7 +125,6 @@ class IsolationForestDetector(SklearnAdapter):
                                max_features=self.max_features, random_state=seed)
 
 
-@register_model
 class OneClassSVMDetector(SklearnAdapter):
     """One-Class SVM (Schoelkopf et al., Neural Computation 2001) over ``sklearn.svm.OneClassSVM``.
 
@@ -141,7 +132,9 @@ class OneClassSVMDetector(SklearnAdapter):
         kernel: Kernel name (``"rbf"``, ``"poly"``, ``"sigmoid"``, ``"linear"``).
         nu: Upper bound on the share of training errors, in (0, 1].
         gamma: Kernel coefficient (``"scale"``, ``"auto"`` or a positive float).
-        contamination: ``"auto"`` (1%) or a float in (0, 0.5]; sets ``offset_``.
+        contamination: Share of new normal rows flagged: ``"auto"`` (1%) or a float in (0, 0.5].
+        calibration: Where the threshold's scores come from: ``"auto"``, ``"cross"`` or ``"split"``
+            (:mod:`flowad.core.calibration`).
     """
 
     _parameter_constraints: dict = {
@@ -151,24 +144,27 @@ class OneClassSVMDetector(SklearnAdapter):
         "gamma": [StrOptions({"scale", "auto"}), Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, *, kernel: str = "rbf", nu: float = 0.5, gamma="scale", contamination="auto") -> None:
+    def __init__(self, *, kernel: str = "rbf", nu: float = 0.5, gamma="scale", contamination="auto",
+                 calibration="auto") -> None:
         self.kernel = kernel
         self.nu = nu
         self.gamma = gamma
         self.contamination = contamination
+        self.calibration = calibration
 
     def _make_estimator(self, seed: int) -> OneClassSVM:
         return OneClassSVM(kernel=self.kernel, nu=self.nu, gamma=self.gamma)
 
 
-@register_model
 class EllipticEnvelopeDetector(SklearnAdapter):
     """Robust Gaussian fit (minimum covariance determinant; Rousseeuw and Van Driessen,
     Technometrics 1999) over ``sklearn.covariance.EllipticEnvelope``.
 
     Args:
         support_fraction: Share of rows in the MCD support (``None``: scikit-learn's default).
-        contamination: ``"auto"`` (1%) or a float in (0, 0.5]; sets ``offset_``.
+        contamination: Share of new normal rows flagged: ``"auto"`` (1%) or a float in (0, 0.5].
+        calibration: Where the threshold's scores come from: ``"auto"``, ``"cross"`` or ``"split"``
+            (:mod:`flowad.core.calibration`).
         random_state: Seed.
     """
 
@@ -178,9 +174,10 @@ class EllipticEnvelopeDetector(SklearnAdapter):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, support_fraction=None, contamination="auto", random_state=None) -> None:
+    def __init__(self, *, support_fraction=None, contamination="auto", calibration="auto", random_state=None) -> None:
         self.support_fraction = support_fraction
         self.contamination = contamination
+        self.calibration = calibration
         self.random_state = random_state
 
     def _fit_standardized(self, Xs: np.ndarray) -> None:
@@ -196,7 +193,6 @@ class EllipticEnvelopeDetector(SklearnAdapter):
         return EllipticEnvelope(support_fraction=self.support_fraction, random_state=seed)
 
 
-@register_model
 class LOFDetector(SklearnAdapter):
     """Local Outlier Factor (Breunig et al., SIGMOD 2000) in novelty mode over
     ``sklearn.neighbors.LocalOutlierFactor``.
@@ -204,7 +200,9 @@ class LOFDetector(SklearnAdapter):
     Args:
         n_neighbors: Neighbourhood size.
         metric: Distance metric.
-        contamination: ``"auto"`` (1%) or a float in (0, 0.5]; sets ``offset_``.
+        contamination: Share of new normal rows flagged: ``"auto"`` (1%) or a float in (0, 0.5].
+        calibration: Where the threshold's scores come from: ``"auto"``, ``"cross"`` or ``"split"``
+            (:mod:`flowad.core.calibration`).
     """
 
     _parameter_constraints: dict = {
@@ -213,13 +211,12 @@ class LOFDetector(SklearnAdapter):
         "metric": [str],
     }
 
-    def __init__(self, *, n_neighbors: int = 20, metric: str = "minkowski", contamination="auto") -> None:
+    def __init__(self, *, n_neighbors: int = 20, metric: str = "minkowski", contamination="auto",
+                 calibration="auto") -> None:
         self.n_neighbors = n_neighbors
         self.metric = metric
         self.contamination = contamination
+        self.calibration = calibration
 
     def _make_estimator(self, seed: int) -> LocalOutlierFactor:
         return LocalOutlierFactor(n_neighbors=self.n_neighbors, metric=self.metric, novelty=True)
-
-    def _training_scores(self, estimator: LocalOutlierFactor, Xs: np.ndarray) -> np.ndarray:
-        return estimator.negative_outlier_factor_

@@ -11,14 +11,9 @@ import torch
 from scipy.stats import chi2
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from flowad.detectors.base import (
-    BaseDetector,
-    contamination_value,
-    finite_scores,
-    prefixed,
-    quantile_offset,
-    unprefixed,
-)
+from flowad.core.estimator import BaseDetector, contamination_value, finite_scores, prefixed, unprefixed
+from flowad.core.model_files import check_module_shapes
+from flowad.core.threads import resolve_threads, torch_threads
 from flowad.detectors.distributed import agreed_random_state
 from flowad.detectors.flow_training import (
     FlowFit,
@@ -42,7 +37,6 @@ from flowad.detectors.training import (
 )
 from flowad.flows import FLOW_KINDS, FlowMixture, build_vector_flow
 from flowad.flows.mixture import COMBINE
-from flowad.io import register_model
 
 __all__ = ["FlowDetector"]
 
@@ -51,7 +45,6 @@ logger = logging.getLogger(__name__)
 SCORES = ("nll", "latent_norm", "mahalanobis")
 
 
-@register_model
 class FlowDetector(BaseDetector):
     """Anomaly detector built on a normalizing flow (MAF, RealNVP or neural-spline flow).
 
@@ -61,8 +54,9 @@ class FlowDetector(BaseDetector):
     Preprocessing is learned in ``fit`` (:class:`~flowad.detectors.preprocessing.TabularScaler`):
     robust standardisation, extreme values compressed (``tail_bound``), constant columns set aside,
     discrete columns dequantised.
-    Training holds out ``validation_fraction`` of the rows for early stopping and for the
-    threshold, clips gradients and recovers from divergence (see :mod:`flowad.detectors.training`).
+    Training holds out ``validation_fraction`` of the rows for early stopping, clips gradients and
+    recovers from divergence (see :mod:`flowad.detectors.training`). The threshold comes from
+    scores of rows the flow was neither fitted to nor stopped on (``calibration``).
 
     References:
         Papamakarios et al., "Normalizing Flows for Probabilistic Modeling and Inference",
@@ -74,8 +68,8 @@ class FlowDetector(BaseDetector):
         hidden_features: Hidden widths of each transform's conditioner network.
         n_flows: Number of flows in a bagged ensemble; the density is their equal-weight mixture
             (:class:`~flowad.flows.mixture.FlowMixture`), still exact and normalised. The held-out
-            ``validation_fraction`` of the rows is kept from every flow and sets the threshold; each
-            flow splits the other rows anew into its own training and early-stopping parts and starts
+            ``validation_fraction`` of the rows is kept from every flow; each flow splits the other
+            rows anew into its own training and early-stopping parts and starts
             from its own initialisation, so the flows differ in the data they saw (flows fitted to
             the same split barely differ: docs/results/bench/flow_ensemble). Measured with 3 MAFs
             (the registry's ``"maf_ensemble"``, docs/results/bench): mean ROC-AUC +0.007 on ADBench's
@@ -93,12 +87,14 @@ class FlowDetector(BaseDetector):
             ``"latent_norm"``: ``-||z||^2`` of the latent code ``z``;
             ``"mahalanobis"``: minus the squared Mahalanobis distance of ``z`` from the mean and
             covariance of the training codes.
-        contamination: Share of normal rows flagged by the threshold: ``"auto"`` (1%) or a float in
-            (0, 0.5].
-        threshold: ``"quantile"``: ``offset_`` is the ``contamination`` quantile of the held-out
-            validation scores (held-out rows, never the rows the flow was fitted to);
+        contamination: Share of new normal rows flagged: ``"auto"`` (1%) or a float in (0, 0.5].
+        calibration: Where the threshold's scores come from (:mod:`flowad.core.calibration`):
+            ``"auto"`` (cross-fitting up to 20,000 rows, else a held-out split), ``"cross"`` or
+            ``"split"``.
+        threshold: ``"conformal"``: ``offset_`` and the p-values come from the calibration scores;
             ``"chi2"``: the analytic cut ``-chi2.ppf(1 - contamination, d)`` for the latent scores
-            (``||z||^2`` of a perfectly trained flow is chi-square with ``d`` degrees of freedom).
+            (``||z||^2`` of a perfectly trained flow is chi-square with ``d`` degrees of freedom), with
+            p-values ``chi2.sf(||z||^2, d)``; exact only for a perfect flow.
         dequantize: Add uniform noise over each value's bin to discrete columns while training.
         noise_std: Standard deviation of Gaussian noise added to every standardised training row
             (noise regularisation: Rothfuss et al., "Noise Regularization for Conditional Density
@@ -140,8 +136,8 @@ class FlowDetector(BaseDetector):
         batch_size: Mini-batch size.
         learning_rate: Adam learning rate.
         weight_decay: Adam weight decay.
-        validation_fraction: Share of rows held out for early stopping and the threshold (with
-            ``n_flows > 1``: for the threshold, and again per flow for its early stopping).
+        validation_fraction: Share of rows held out for early stopping (with ``n_flows > 1``: held
+            out from every flow, and again per flow for its own early stopping).
         validation_trim: Early stopping watches the mean validation loss without the
             ``validation_trim`` share of held-out rows the flow finds least likely (a trimmed mean;
             one-class training). With the plain mean (0), one held-out row far from every training
@@ -151,6 +147,9 @@ class FlowDetector(BaseDetector):
         patience: Epochs without validation improvement before stopping.
         clip_grad_norm: Gradient-norm clipping bound.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        threads: PyTorch threads for fitting and scoring (the caller's setting is restored after);
+            ``None``: one for networks narrower than 512 (more gain nothing on such small matrices
+            and collapse when the cores are busy), PyTorch's default for wider ones.
         random_state: Seed for initialisation, the split, shuffling and noise; ``None`` for fresh
             randomness. The same seed gives identical results on CPU.
 
@@ -174,7 +173,7 @@ class FlowDetector(BaseDetector):
         "n_flows": [Interval(Integral, 1, None, closed="left")],
         "combine": [StrOptions(set(COMBINE))],
         "score_type": [StrOptions(set(SCORES))],
-        "threshold": [StrOptions({"quantile", "chi2"})],
+        "threshold": [StrOptions({"conformal", "chi2"})],
         "dequantize": ["boolean"],
         "noise_std": [Interval(Real, 0, None, closed="left")],
         "tail_bound": [Interval(Real, 0, None, closed="neither"), None],
@@ -192,11 +191,9 @@ class FlowDetector(BaseDetector):
         "patience": [Interval(Integral, 1, None, closed="left")],
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither")],
         "device": [str, torch.device],
+        "threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
-
-    #: Model files written before a parameter existed load with the value they were trained with.
-    params_of_older_files = {"validation_trim": 0.0, "tail_bound": None}
 
     def __init__(
         self,
@@ -208,7 +205,8 @@ class FlowDetector(BaseDetector):
         combine: str = "mixture",
         score_type: str = "nll",
         contamination: float | str = "auto",
-        threshold: str = "quantile",
+        calibration: str = "auto",
+        threshold: str = "conformal",
         dequantize: bool = True,
         noise_std: float = 0.05,
         tail_bound: float | None = 100.0,
@@ -226,6 +224,7 @@ class FlowDetector(BaseDetector):
         patience: int = 20,
         clip_grad_norm: float = 5.0,
         device: str = "auto",
+        threads: int | None = None,
         random_state: int | None = None,
     ) -> None:
         self.flow = flow
@@ -235,6 +234,7 @@ class FlowDetector(BaseDetector):
         self.combine = combine
         self.score_type = score_type
         self.contamination = contamination
+        self.calibration = calibration
         self.threshold = threshold
         self.dequantize = dequantize
         self.noise_std = noise_std
@@ -253,23 +253,11 @@ class FlowDetector(BaseDetector):
         self.patience = patience
         self.clip_grad_norm = clip_grad_norm
         self.device = device
+        self.threads = threads
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None, *, callback: EpochCallback | None = None) -> FlowDetector:
-        """Fit the preprocessing, the flow and the threshold to training rows.
-
-        Args:
-            X: Training rows, shape ``(N, D)``, finite numbers, at least 2 rows.
-            y: With ``negatives="labels"``: shape ``(N,)``, 1 = negative row, 0 = normal row.
-                Otherwise ignored (present for scikit-learn compatibility).
-            callback: Called after each epoch with ``(epoch, train_loss, validation_loss)``.
-
-        Returns:
-            ``self``.
-        """
-        self._validate_params()
-        X = self._validate_fit_input(X, min_samples=2)
+    def _check_fit_params(self) -> None:
         if self.threshold == "chi2" and self.score_type == "nll":
             raise ValueError("threshold='chi2' needs score_type='latent_norm' or 'mahalanobis', not 'nll'")
         if self.n_flows > 1 and self.score_type != "nll":
@@ -278,8 +266,45 @@ class FlowDetector(BaseDetector):
         if self.n_flows > 1 and self.negatives is not None:
             raise ValueError(f"n_flows={self.n_flows} supports one-class training only (negatives=None), "
                              f"got negatives={self.negatives!r}")
-        contamination_value(self.contamination)
-        labels = check_negative_labels(y, len(X)) if self.negatives == "labels" else np.zeros(len(X), np.int64)
+
+    def _uses_labels(self) -> bool:
+        return self.negatives == "labels"
+
+    def _labels_for_fit(self, y, n: int) -> np.ndarray:
+        return check_negative_labels(y, n)
+
+    def _analytic_threshold(self) -> bool:
+        return self.threshold == "chi2"
+
+    def _analytic_offset(self, contamination: float) -> float:
+        return -float(chi2.ppf(1.0 - contamination, df=self._latent_dimension()))
+
+    def _analytic_p_values(self, scores: np.ndarray) -> np.ndarray:
+        return chi2.sf(-scores, df=self._latent_dimension())
+
+    def _threads(self) -> int | None:
+        return resolve_threads(self.threads, max((*tuple(self.hidden_features), 1)))
+
+    def _latent_dimension(self) -> int:
+        return max(self.scaler_.n_model_features, 1)
+
+    def fit(self, X, y=None, *, callback: EpochCallback | None = None, **kwargs) -> FlowDetector:
+        """Fit the preprocessing and the flow, and calibrate the threshold.
+
+        Args:
+            X: Training rows, shape ``(N, D)``, finite numbers, at least 2 rows; or a DataFrame
+                (see :meth:`flowad.core.estimator.BaseDetector.fit` for its keyword arguments).
+            y: With ``negatives="labels"``: shape ``(N,)``, 1 = negative row, 0 = normal row.
+                Otherwise ignored (present for scikit-learn compatibility).
+            callback: Called after each epoch with ``(epoch, train_loss, validation_loss)``.
+            **kwargs: Table and progress options of :meth:`flowad.core.estimator.BaseDetector.fit`.
+
+        Returns:
+            ``self``.
+        """
+        return super().fit(X, y, callback=callback, **kwargs)
+
+    def _fit_model(self, X: np.ndarray, labels: np.ndarray, callback: EpochCallback | None = None) -> None:
         device = resolve_device(self.device)
         rng = np.random.default_rng(agreed_random_state(self.random_state))  # one seed for all DDP ranks
         torch_seed = int(rng.integers(2**31 - 1))
@@ -288,9 +313,9 @@ class FlowDetector(BaseDetector):
         train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng, MIN_VALIDATION)
         if labels.any():  # every validation part needs normal rows; stratify
             train_idx, val_idx = stratified_validation(labels, self.validation_fraction, rng)
-        # n_flows=1: the held-out rows serve early stopping and the threshold. n_flows>1 (bagging):
-        # they are held out from every flow, for the threshold only; each flow draws its own
-        # early-stopping split of the remaining rows, so the flows see different data.
+        # n_flows=1: the held-out rows serve early stopping. n_flows>1 (bagging): they are held out
+        # from every flow; each flow draws its own early-stopping split of the remaining rows, so the
+        # flows see different data.
         members = [(seed, *_member_split(train_idx, val_idx, seed, self.n_flows, self.validation_fraction))
                    for seed in _member_seeds(torch_seed, self.n_flows)]
         d = scaler.n_model_features
@@ -335,14 +360,6 @@ class FlowDetector(BaseDetector):
             self.latent_mean_, self.latent_precision_ = _latent_moments(self._latent(X[labels == 0]))
         else:  # unused: a mixture has no latent code (fit rejects latent scores)
             self.latent_mean_, self.latent_precision_ = np.zeros(max(k, 1)), np.eye(max(k, 1))
-
-        if self.threshold == "chi2":
-            self.offset_ = -float(chi2.ppf(1.0 - q, df=max(d, 1)))
-        else:
-            normal_val = val_idx[labels[val_idx] == 0]
-            rows = X[normal_val] if len(val_idx) < len(X) else X[labels == 0]  # held-out rows: no optimistic bias
-            self.offset_ = quantile_offset(self._score(rows), self.contamination)
-        return self
 
     def _n_components(self, n_rows: int, d: int) -> int:
         if d == 0 or self.pca_components is None:
@@ -400,8 +417,9 @@ class FlowDetector(BaseDetector):
         Args:
             X: Shape ``(N, D)``.
         """
-        X = self._validate_score_input(X)
-        return np.concatenate([self._chunk_scores(chunk, "nll") for chunk in _chunks(X)])
+        X = self._score_input(X)
+        with torch_threads(self._threads()):
+            return np.concatenate([self._chunk_scores(chunk, "nll") for chunk in _chunks(X)])
 
     def latent_codes(self, X) -> np.ndarray:
         """Latent codes ``z`` of each row, shape ``(N, k)`` (``k``: the flow's input width).
@@ -412,10 +430,11 @@ class FlowDetector(BaseDetector):
         Raises:
             ValueError: If the detector is a mixture (``n_flows > 1``), which has no latent code.
         """
-        X = self._validate_score_input(X)
+        X = self._score_input(X)
         if self.n_flows > 1:
             raise ValueError(f"latent codes need n_flows=1 (a mixture of flows has none), got n_flows={self.n_flows}")
-        return self._latent(X)
+        with torch_threads(self._threads()):
+            return self._latent(X)
 
     def score_samples(self, X) -> np.ndarray:
         """Normality score per row (see ``score_type``), shape ``(N,)``; higher means more normal.
@@ -423,11 +442,11 @@ class FlowDetector(BaseDetector):
         Rows are scored in chunks, so memory does not grow with the number of rows.
 
         Args:
-            X: Shape ``(N, D)``.
+            X: Shape ``(N, D)``, or a DataFrame with the model's feature columns.
         """
-        return self._score(self._validate_score_input(X))
+        return super().score_samples(X)
 
-    def _score(self, X: np.ndarray) -> np.ndarray:
+    def _model_scores(self, X: np.ndarray) -> np.ndarray:
         return np.concatenate([self._chunk_scores(chunk, self.score_type) for chunk in _chunks(X)])
 
     def _chunk_scores(self, X: np.ndarray, score_type: str) -> np.ndarray:
@@ -472,8 +491,10 @@ class FlowDetector(BaseDetector):
         self.projection_ = PCAProjection.from_arrays(projection) if projection else None
         self.device_ = resolve_device(self.device)
         width = self.projection_.n_components if self.projection_ is not None else self.scaler_.n_model_features
+        weights = unprefixed("flow", arrays)
+        check_module_shapes(lambda: self._build_model(max(width, 1)), weights, "flow")
         flow = self._build_model(max(width, 1)).double()
-        flow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in unprefixed("flow", arrays).items()})
+        flow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()})
         self.flow_ = flow.to(self.device_).eval()
         self.latent_mean_ = arrays["latent_mean"]
         self.latent_precision_ = arrays["latent_precision"]

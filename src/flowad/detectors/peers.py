@@ -4,8 +4,9 @@ Detection", JMLR 2019) on the flowad contract, for side-by-side benchmarks.
 PyOD is optional (``pip install flowad[bench]``); :func:`available_peers` lists nothing without it.
 Each adapter robust-standardises the columns like the other baselines, fits the PyOD model and
 flips its outlier score (higher = more anomalous in PyOD) into ``score_samples`` (higher = more
-normal). The threshold is the ``contamination`` quantile of the training scores. Peer models are
-not saved by :mod:`flowad.io` (they would need pickle).
+normal). The threshold and p-values are calibrated like every flowad detector's
+(:mod:`flowad.core.calibration`). Peer models cannot be saved by :mod:`flowad.io` (they would need
+pickle): they are for benchmarks.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from flowad.detectors.base import BaseDetector, quantile_offset
+from flowad.core.estimator import BaseDetector
 from flowad.detectors.preprocessing import TabularScaler
 
 __all__ = ["PEERS", "PyODDetector", "available_peers", "pyod_installed"]
@@ -51,15 +52,17 @@ class PyODDetector(BaseDetector):
     Args:
         model: A key of :data:`PEERS` (``"pyod_ecod"``, ``"pyod_knn"``, ...).
         params: Extra keyword arguments for the PyOD class.
-        contamination: ``"auto"`` (1%) or a float in (0, 0.5]; sets ``offset_``.
+        contamination: Share of new normal rows flagged: ``"auto"`` (1%) or a float in (0, 0.5].
+        calibration: ``"auto"``, ``"cross"`` or ``"split"`` (:mod:`flowad.core.calibration`).
         random_state: Seed, for the PyOD models that take one.
     """
 
     def __init__(self, model: str = "pyod_ecod", *, params: dict | None = None, contamination="auto",
-                 random_state=None) -> None:
+                 calibration="auto", random_state=None) -> None:
         self.model = model
         self.params = params
         self.contamination = contamination
+        self.calibration = calibration
         self.random_state = random_state
 
     def _make(self, n_features: int):
@@ -75,25 +78,17 @@ class PyODDetector(BaseDetector):
             kwargs["n_features"] = n_features
         return getattr(importlib.import_module(module), name)(**kwargs)
 
-    def fit(self, X, y=None) -> PyODDetector:
-        """Fit on training rows ``X`` of shape ``(N, D)``; ``y`` is ignored. Returns ``self``."""
-        self._validate_params()
-        X = self._validate_fit_input(X, min_samples=2)
-        self.scaler_ = TabularScaler.fit(X, dequantize=False)
+    def _fit_model(self, X: np.ndarray, labels: np.ndarray, callback=None) -> None:
+        self.scaler_ = TabularScaler.fit(X, dequantize=False, tail_bound=100.0)
         Xs = self.scaler_.model_input(X)
         estimator = self._make(Xs.shape[1])
         # PyOD's deep models seed torch's global generator; keep the caller's state intact.
         with torch.random.fork_rng():
             estimator.fit(Xs)
         self.estimator_ = estimator
-        self.offset_ = quantile_offset(-np.asarray(estimator.decision_scores_, dtype=np.float64),
-                                       self.contamination)
-        return self
 
-
-    def score_samples(self, X) -> np.ndarray:
+    def _model_scores(self, X: np.ndarray) -> np.ndarray:
         """Minus PyOD's outlier score per row, shape ``(N,)``; higher means more normal."""
-        X = self._validate_score_input(X)
         with torch.random.fork_rng():
             scores = self.estimator_.decision_function(self.scaler_.model_input(X))
         return -np.asarray(scores, dtype=np.float64)

@@ -77,7 +77,9 @@ class TabularScaler:
         center = np.median(X, axis=0)
         q75, q25 = np.percentile(X, [75, 25], axis=0)
         scale = (q75 - q25) / _GAUSS_IQR
-        std = X.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):  # a value near 1e300 overflows the variance
+            std = X.std(axis=0)
+        std = np.where(np.isfinite(std), std, 1.0)
         scale = np.where(scale > 0, scale, std)
         tiny = 1e-12 * np.maximum(1.0, np.abs(center))
         varying = scale > tiny

@@ -169,7 +169,7 @@ class GammaHadronSeparator(BaseEstimator):
         detector: Unfitted detector to clone; ``None``: ``FlowDetector(random_state=random_state)``.
         mode: ``"oneclass"`` or ``"twoclass"`` (needs labels).
         train_on: ``"gamma"`` or ``"hadron"``: the class the flow models.
-        threshold: ``"quantile"`` (the detector's held-out quantile) or ``"chi2"`` (latent cut).
+        threshold: ``"conformal"`` (the detector's calibrated cut) or ``"chi2"`` (latent cut).
         train_efficiency: Share of training-class events the cut keeps in that class, in [0.5, 1):
             the gamma efficiency on training gammas, or 1 - the hadron acceptance on training hadrons.
         random_state: Seed of the default detector.
@@ -184,7 +184,7 @@ class GammaHadronSeparator(BaseEstimator):
                  boundary_thresh: float = 3.0, min_pixels: int = 3, min_intensity: float = 0.0,
                  source: tuple[float, float] = (0.0, 0.0), features: tuple[str, ...] | None = None,
                  compress: bool = True, detector=None, mode: str = "oneclass", train_on: str = "gamma",
-                 threshold: str = "quantile", train_efficiency: float = 0.9, random_state: int | None = None) -> None:
+                 threshold: str = "conformal", train_efficiency: float = 0.9, random_state: int | None = None) -> None:
         self.camera = camera
         self.picture_thresh = picture_thresh
         self.boundary_thresh = boundary_thresh
@@ -203,7 +203,7 @@ class GammaHadronSeparator(BaseEstimator):
     def _check_params(self) -> None:
         for name, value, options in (("mode", self.mode, ("oneclass", "twoclass")),
                                      ("train_on", self.train_on, ("gamma", "hadron")),
-                                     ("threshold", self.threshold, ("quantile", "chi2"))):
+                                     ("threshold", self.threshold, ("conformal", "chi2"))):
             if value not in options:
                 raise ValueError(f"{name} must be one of {options}, got {value!r}")
         if not 0.5 <= float(self.train_efficiency) < 1.0:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from flowad import io
@@ -59,8 +62,28 @@ def save_separator(separator: GammaHadronSeparator, path: str | os.PathLike) -> 
         io.save(separator.detector_, tmp / DETECTOR_DIR)
         (tmp / PIPELINE_FILE).write_text(json.dumps(body, indent=2))
 
-    io.write_directory_atomically(path, fill)
+    _write_directory_atomically(path, fill)
     return path
+
+
+def _write_directory_atomically(path: Path, fill: Callable[[Path], None]) -> None:
+    """Build a folder with ``fill(tmp)`` beside ``path``, then swap it in with renames (the folders
+    follow the umask)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+    try:
+        fill(tmp)
+        if path.exists():
+            os.rename(path, old)
+        os.rename(tmp, path)
+    except BaseException:
+        if old.exists() and not path.exists():
+            os.rename(old, path)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_separator(path: str | os.PathLike, device: str | None = None) -> GammaHadronSeparator:

@@ -23,7 +23,6 @@ from flowad.detectors.training import (
 )
 from flowad.images.base import BaseImageDetector
 from flowad.images.maps import gaussian_smooth
-from flowad.io import register_model
 
 __all__ = ["ConvAutoencoder", "ConvAutoencoderDetector"]
 
@@ -66,7 +65,6 @@ def _pad8(x: Tensor) -> Tensor:
     return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
-@register_model
 class ConvAutoencoderDetector(BaseImageDetector):
     """Reconstruction-error maps from a convolutional autoencoder.
 

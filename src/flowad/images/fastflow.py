@@ -34,7 +34,6 @@ from flowad.flows.fastflow import FastFlow2d
 from flowad.images.backbone import STAGES, EfficientNetLite0Features
 from flowad.images.base import BaseImageDetector
 from flowad.images.maps import gaussian_smooth, upsample
-from flowad.io import register_model
 
 __all__ = ["FastFlowDetector", "backbone_input", "fastflow_map", "mask_cells", "stage_features"]
 
@@ -89,7 +88,6 @@ def fastflow_map(backbone: EfficientNetLite0Features, flows, x: Tensor, input_si
     return total / len(flows)
 
 
-@register_model
 class FastFlowDetector(BaseImageDetector):
     """FastFlow anomaly maps over EfficientNet-Lite0 features.
 
@@ -187,8 +185,6 @@ class FastFlowDetector(BaseImageDetector):
 
     supports_negatives = True
     #: Files saved before these parameters existed scored images at their own size with no margin
-    #: (every file names its stages, so older defaults need no entry for them).
-    params_of_older_files = {"input_size": None, "reflect_margin": 0}
 
     def _fit(self, x: Tensor, rng: np.random.Generator, negatives: tuple[Tensor, Tensor] | None = None) -> None:
         self._check_params()

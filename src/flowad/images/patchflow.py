@@ -26,7 +26,6 @@ from flowad.detectors.training import (
 from flowad.flows.glow import Glow
 from flowad.images.base import BaseImageDetector
 from flowad.images.maps import extract_patches, gaussian_smooth, patch_average_map
-from flowad.io import register_model
 
 __all__ = ["BINS", "PatchFlowDetector", "bits_per_dim", "dequantize"]
 
@@ -34,7 +33,6 @@ __all__ = ["BINS", "PatchFlowDetector", "bits_per_dim", "dequantize"]
 BINS = 256
 
 
-@register_model
 class PatchFlowDetector(BaseImageDetector):
     """Patch-level Glow with NLL heatmaps.
 

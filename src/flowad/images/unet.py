@@ -28,7 +28,6 @@ from flowad.detectors.training import (
 )
 from flowad.images.base import BaseImageDetector
 from flowad.images.maps import gaussian_smooth
-from flowad.io import register_model
 
 __all__ = ["UNet", "UNetSegmenter", "segmentation_losses"]
 
@@ -122,7 +121,6 @@ def _flipped(batch: Tensor, generator: torch.Generator) -> Tensor:
     return torch.stack(out)
 
 
-@register_model
 class UNetSegmenter(BaseImageDetector):
     """Anomaly segmentation learnt from images with known anomalies (synthetic or real).
 

@@ -36,7 +36,6 @@ from flowad.datasets.defects import size_range
 from flowad.detectors.base import prefixed, unprefixed
 from flowad.detectors.flow import FlowDetector
 from flowad.detectors.training import EpochCallback
-from flowad.io import register_model
 from flowad.synth.paste import check_images, random_patches
 
 __all__ = ["BANDS", "METHODS", "PatchSampler"]
@@ -55,7 +54,6 @@ _PILOT_SIZE = 256
 _DEFAULT_TEMPERATURE = 1.5
 
 
-@register_model
 class PatchSampler(BaseEstimator):
     """A MAF on image patches that draws patches from its own low-likelihood region.
 

@@ -7,11 +7,13 @@ longer follows speed) lowers the likelihood even when each channel alone looks n
 scores go back to points as described in :mod:`flowad.timeseries.windows`.
 
 The threshold ``offset_`` is taken from held-out *time*: the wrapped detector is fitted on the
-windows of the first ``1 - validation_fraction`` of the training series and ``offset_`` is the
-``contamination`` quantile of the point scores of the rest. Overlapping windows make a random
-hold-out leak (a held-out window shares all but one point with its neighbours), a temporal one does
-not. With ``validation_fraction=0`` the detector is fitted on the whole series and the threshold is
-taken from its own training points (optimistic for flexible models).
+windows of the first ``1 - validation_fraction`` of the training series, and the point scores of
+the rest calibrate the threshold and the p-values (:mod:`flowad.core.calibration`). Overlapping
+windows make a random hold-out leak (a held-out window shares all but one point with its
+neighbours), a temporal one does not. Neighbouring points are not exchangeable (they share
+windows), so the alarm rate follows ``contamination`` only approximately, and only while the series
+behaves as it did at the end of training. With ``validation_fraction=0`` the detector is fitted on
+the whole series and calibrated on its own training points (optimistic for flexible models).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from flowad.detectors.base import BaseDetector, contamination_value, prefixed, quantile_offset, unprefixed
+from flowad.core.calibration import Calibration
+from flowad.core.estimator import BaseDetector, contamination_value, prefixed, unprefixed
 from flowad.detectors.registry import make_detector
-from flowad.io import register_model
 from flowad.timeseries.windows import (
     POINT_SCORES,
     SeriesScaler,
@@ -41,7 +43,6 @@ __all__ = ["WindowDetector"]
 logger = logging.getLogger(__name__)
 
 
-@register_model
 class WindowDetector(BaseDetector):
     """Anomaly detector for univariate and multivariate series built on sliding windows.
 
@@ -150,14 +151,17 @@ class WindowDetector(BaseDetector):
         self.scaler_ = SeriesScaler.fit(train, self.difference, self.standardize)
         rows = window_features(train, self.window, self.stride, self.scaler_)
         inner = self._new_detector()
-        if callback is not None and "max_epochs" in inner.get_params():
+        if isinstance(inner, BaseDetector):  # the threshold comes from held-out time, below
+            inner._fit_uncalibrated(rows, callback=callback)
+        elif callback is not None and "max_epochs" in inner.get_params():
             inner.fit(rows, callback=callback)
         else:
             inner.fit(rows)
         self.detector_ = inner
         self.n_train_windows_ = len(rows)
         held_out = values[n_fit:] if n_fit < len(values) else values
-        self.offset_ = quantile_offset(self._point_scores(held_out), self.contamination)
+        self.calibration_ = Calibration.from_scores(self._point_scores(held_out), "temporal")
+        self.offset_ = self.calibration_.offset(contamination_value(self.contamination))
         logger.debug("fitted %s on %d windows of %d values", type(inner).__name__, len(rows), rows.shape[1])
         return self
 
