@@ -17,7 +17,7 @@ import pandas as pd
 import typer
 from rich.table import Table as RichTable
 
-from flowad.cli.common import Quiet, out, progress_bar, setup_logging
+from flowad.cli.common import Quiet, command, out, progress_bar
 from flowad.detectors import FlowDetector
 from flowad.evaluation.iact_report import write_iact_report
 from flowad.iact import load_camera, load_events, save_events, simulate_events
@@ -93,7 +93,7 @@ def _table(separator: GammaHadronSeparator, images: np.ndarray, quiet: bool) -> 
     return pd.concat(parts, ignore_index=True) if parts else separator.feature_table(images)
 
 
-@iact_app.command("simulate")
+@command(iact_app, "simulate")
 def simulate(
     output: Annotated[Path, typer.Option("--output", "-o", help="Events file to write (.npz).")],
     camera: Annotated[str, typer.Option(help="Camera: magic, lst or a camgeom FITS file.")] = "magic",
@@ -104,7 +104,6 @@ def simulate(
     quiet: Quiet = False,
 ) -> None:
     """Simulate toy gamma, hadron (and muon) camera images."""
-    setup_logging(quiet)
     if n < 1:
         raise ValueError(f"--n must be a positive number of events, got {n}")
     if output.suffix.lower() != ".npz":
@@ -125,7 +124,7 @@ def simulate(
     out.print(f"{n} events ({counts[0]} gammas, {counts[1]} hadrons, {counts[2]} muons) on {geometry.name} -> {output}")
 
 
-@iact_app.command("hillas")
+@command(iact_app, "hillas")
 def hillas(
     events: Annotated[Path, typer.Argument(help="Events file (.npz) from 'flowad iact simulate'.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Table to write: .parquet or .csv.")],
@@ -136,7 +135,6 @@ def hillas(
     quiet: Quiet = False,
 ) -> None:
     """Clean every image and write its Hillas parameters and MAGIC features (and label) as a table."""
-    setup_logging(quiet)
     if output.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"--output must end in .parquet or .csv, got {output.name!r}")
     images, labels, name = _read(events, "label")
@@ -153,13 +151,13 @@ def hillas(
               f"-> {output}")
 
 
-@iact_app.command("fit")
+@command(iact_app, "fit")
 def fit(
     data: Annotated[Path, typer.Argument(help="Training events (.npz) or feature table (.csv, .parquet).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Separator directory to write.")],
     mode: Annotated[str, typer.Option(help="oneclass or twoclass (the other class as known negatives).")] = "oneclass",
     train_on: Annotated[str, typer.Option(help="gamma or hadron: the class the flow models.")] = "gamma",
-    threshold: Annotated[str, typer.Option(help="quantile or chi2 (latent cut).")] = "quantile",
+    threshold: Annotated[str, typer.Option(help="conformal (calibrated cut) or chi2 (latent cut).")] = "conformal",
     train_efficiency: Annotated[float, typer.Option(help="Share of training-class events the cut keeps.")] = 0.9,
     unlabelled: Annotated[bool, typer.Option(help="oneclass: ignore labels and fit on every event.")] = False,
     epochs: Annotated[int | None, typer.Option(help="Maximum training epochs.")] = None,
@@ -172,7 +170,6 @@ def fit(
     quiet: Quiet = False,
 ) -> None:
     """Fit a flow-based gamma/hadron separator and save it (settings in pipeline.json, flow in detector/)."""
-    setup_logging(quiet)
     X, labels, name = _read(data, label_column)
     detector = FlowDetector(random_state=seed) if epochs is None else FlowDetector(random_state=seed, max_epochs=epochs)
     separator = GammaHadronSeparator(camera or name, picture_thresh=picture, boundary_thresh=boundary,
@@ -192,7 +189,7 @@ def fit(
               f"{separator.n_invalid_train_} invalid left out, features {', '.join(separator.features_)}) to {output}")
 
 
-@iact_app.command("evaluate")
+@command(iact_app, "evaluate")
 def evaluate(
     model: Annotated[Path, typer.Argument(help="Separator directory from 'flowad iact fit'.")],
     data: Annotated[Path, typer.Argument(help="Labelled events (.npz) or feature table (.csv, .parquet).")],
@@ -202,7 +199,6 @@ def evaluate(
     quiet: Quiet = False,
 ) -> None:
     """Gamma efficiency at fixed hadron acceptances, quality factors, ROC-AUC, and a report."""
-    setup_logging(quiet)
     separator = load_separator(model)
     X, labels, name = _read(data, label_column)
     if labels is None:

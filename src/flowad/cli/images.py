@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 
 from flowad import io
-from flowad.cli.common import Quiet, csv_list, integer, out, progress_bar, setup_logging
+from flowad.cli.common import Quiet, command, csv_list, integer, out, progress_bar, setup_logging
 from flowad.datasets import load_image_folder
 from flowad.datasets.textures import TEXTURES, write_texture_sets
 from flowad.evaluation.heatmaps import write_overlays
@@ -29,7 +29,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Write built-in data sets to f
 Size = Annotated[int | None, typer.Option(help="Resize every image to SIZE x SIZE pixels on loading.")]
 
 
-@data_app.command("textures")
+@command(data_app, "textures")
 def textures(
     output: Annotated[Path, typer.Argument(help="Parent folder; one MVTec-style folder per texture.")],
     names: Annotated[str, typer.Option("--textures", help="Comma-separated textures.")] = ",".join(TEXTURES),
@@ -45,7 +45,7 @@ def textures(
         out.print(f"{texture}: {folder}")
 
 
-@image_app.command("fit")
+@command(image_app, "fit")
 def fit(
     folder: Annotated[Path, typer.Argument(help="MVTec-style folder; trains on train/good/.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
@@ -57,7 +57,6 @@ def fit(
     quiet: Quiet = False,
 ) -> None:
     """Fit an image model on the normal training images of FOLDER and save it."""
-    setup_logging(quiet)
     if model not in IMAGE_MODELS:
         raise ValueError(f"--model must be one of {', '.join(IMAGE_MODELS)}, got {model!r}")
     train = load_image_folder(folder, "train", size=size)
@@ -74,7 +73,7 @@ def fit(
     out.print(f"saved {model} model ({len(normal)} images of {normal.shape[1]}x{normal.shape[2]}) to {output}")
 
 
-@image_app.command("score")
+@command(image_app, "score")
 def score(
     model_dir: Annotated[Path, typer.Argument(help="Model directory written by 'flowad image fit'.")],
     folder: Annotated[Path, typer.Argument(help="MVTec-style folder to score.")],
@@ -86,7 +85,6 @@ def score(
     quiet: Quiet = False,
 ) -> None:
     """Score every image of FOLDER; with labels, also print image and pixel metrics."""
-    setup_logging(quiet)
     detector = io.load(model_dir)
     if not isinstance(detector, BaseImageDetector):
         raise ValueError(f"{model_dir} holds a {type(detector).__name__}, not an image model")
@@ -109,7 +107,7 @@ def score(
         out.print(f"{len(paths)} heatmaps written to {heatmaps}/")
 
 
-@image_app.command("bench")
+@command(image_app, "bench")
 def bench(
     models: Annotated[str, typer.Option(help="Comma-separated image models.")] = ",".join(IMAGE_MODELS),
     texture_names: Annotated[str, typer.Option(

@@ -9,33 +9,38 @@ from typing import Annotated
 import typer
 
 from flowad import io
-from flowad.cli.common import out, progress_bar
-from flowad.deploy import score_parquet, score_parquet_dask
+from flowad.cli.common import Quiet, progress_bar, say
+from flowad.core.extras import require
+from flowad.core.safe_files import check_not_inputs
+from flowad.deploy.chunked import score_parquet
 
 __all__ = ["ENGINES", "export", "score_engine"]
 
-#: ``memory``: read one file whole (CSV, Parquet, .npz) and write a CSV; ``local``: Parquet chunk by
+#: ``memory``: read one file whole (CSV, Parquet, .npz) and write CSV or Parquet; ``local``: Parquet chunk by
 #: chunk into Parquet parts; ``dask``: Parquet partitions on a Dask cluster into Parquet parts.
 ENGINES = ("memory", "local", "dask")
 
 
-def score_engine(engine: str, model_dir: Path, data: list[Path], output: Path, *, label_column: str | None,
+def score_engine(engine: str, model_dir: Path, data: list[Path], output: Path, *, id_columns: list[str] | None,
                  scheduler: str | None, workers: int, chunk_rows: int, quiet: bool) -> None:
     """Run the ``local`` or ``dask`` engine of ``flowad score`` and report what was written."""
     if engine == "local":
         detector = io.load(model_dir)
         with progress_bar(quiet) as progress:
             task = progress.add_task("score", total=None, status="rows")
-            parts = score_parquet(detector, data, output, label_column=label_column, chunk_rows=chunk_rows,
+            parts = score_parquet(detector, data, output, id_columns=id_columns, chunk_rows=chunk_rows,
                                   on_chunk=lambda n: progress.advance(task, n))
     elif engine == "dask":
         if chunk_rows != 65_536:
             raise ValueError("--chunk-rows applies to the local engine; Dask partitions follow the Parquet files")
+        require("dask.dataframe", "scale", "The dask engine")
+        from flowad.deploy.dask_scoring import score_parquet_dask
+
         parts = score_parquet_dask(model_dir, data, output, scheduler=scheduler, n_workers=workers,
-                                   label_column=label_column)
+                                   id_columns=id_columns)
     else:
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    out.print(f"scored {len(data)} input(s) with the {engine} engine -> {len(parts)} Parquet part(s) in {output}")
+    say(f"scored {len(data)} input(s) with the {engine} engine -> {len(parts)} Parquet part(s) in {output}")
 
 
 def export(
@@ -44,12 +49,17 @@ def export(
     image_size: Annotated[str | None, typer.Option(
         help="H,W of the images (FastFlow models: the graph has fixed image sizes).")] = None,
     check: Annotated[bool, typer.Option(help="Compare ONNX Runtime with flowad on random inputs.")] = True,
+    quiet: Quiet = False,
 ) -> None:
     """Export a flow model's scoring graph to ONNX (rows -> log-likelihood; FastFlow: images -> score, map)."""
     import numpy as np
     import pandas as pd
 
-    from flowad.deploy import export_onnx, onnx_scores
+    require("onnxscript", "scale", "ONNX export")
+    if check:
+        require("onnxruntime", "scale", "The ONNX check")
+    check_not_inputs(output, [model_dir, model_dir / io.CONFIG_FILE, model_dir / io.WEIGHTS_FILE], "--output")
+    from flowad.deploy.onnx_export import export_onnx, onnx_scores
 
     detector = io.load(model_dir, device="cpu")
     size = None
@@ -75,4 +85,4 @@ def export(
         if not gap <= 1e-5 * max(1.0, float(np.abs(reference).max())):
             raise ValueError(f"ONNX Runtime scores differ from flowad's by {gap:.3g}; the export is not usable")
         message += f" (ONNX Runtime matches flowad to {gap:.1e})"
-    out.print(message)
+    say(message)

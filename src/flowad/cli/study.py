@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
 
-from flowad.cli.common import Quiet, out, setup_logging
+from flowad.cli.common import Quiet, command, out
 from flowad.experiments import DEFAULT_OUT, STUDIES, run_study
 
 __all__ = ["study_app"]
@@ -28,10 +27,8 @@ Threads = Annotated[int, typer.Option("--threads", help="torch threads (the publ
 
 
 def _run(names: list[str], quick: bool, output: Path, seed: int, threads: int, quiet: bool) -> None:
-    setup_logging(quiet)
     if threads < 1:
         raise ValueError(f"--threads must be at least 1, got {threads}")
-    torch.set_num_threads(threads)
     for name in names:
         start = time.perf_counter()
         run_study(name, output, quick=quick, random_state=seed)
@@ -49,10 +46,10 @@ def _command(name: str):
 
 
 for _name in STUDIES:
-    study_app.command(name=_name)(_command(_name))
+    command(study_app, _name)(_command(_name))
 
 
-@study_app.command(name="all")
+@command(study_app, "all")
 def run_all(quick: Quick = False, output: Out = DEFAULT_OUT, seed: Seed = 0, threads: Threads = 1,
             quiet: Quiet = False) -> None:
     """Every study, one after another."""

@@ -11,7 +11,7 @@ import numpy as np
 import typer
 
 from flowad import io
-from flowad.cli.common import Quiet, csv_list, integer, out, progress_bar, setup_logging
+from flowad.cli.common import Quiet, command, csv_list, integer, out, progress_bar
 from flowad.datasets import ImageSet, load_image_folder, write_image_folder
 from flowad.images import UNetSegmenter
 from flowad.synth import BLENDS, FLOW_KINDS, SIMPLE_GENERATORS, PatchSampler, simple_anomalies, synthetic_anomalies
@@ -41,7 +41,7 @@ def _pair(text: str, name: str) -> tuple[int, int]:
     return values[0], values[1]
 
 
-@synth_app.command("fit")
+@command(synth_app, "fit")
 def fit(
     folder: Annotated[Path, typer.Argument(help="MVTec-style folder; trains on train/good/.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Sampler model directory to write.")],
@@ -56,7 +56,6 @@ def fit(
     quiet: Quiet = False,
 ) -> None:
     """Fit a patch flow (MAF) on the normal training images of FOLDER and save it."""
-    setup_logging(quiet)
     train = load_image_folder(folder, "train", size=size)
     normal = train.images[train.labels == 0]
     sampler = PatchSampler(
@@ -97,7 +96,7 @@ def _load_sampler(sampler_dir: Path) -> PatchSampler:
     return sampler
 
 
-@synth_app.command("segment")
+@command(synth_app, "segment")
 def segment(
     sampler_dir: SamplerDir,
     folder: Annotated[Path, typer.Argument(help="MVTec-style folder; trains on train/good/.")],
@@ -118,7 +117,6 @@ def segment(
 
     It never sees a real anomaly. Score it like any image model: 'flowad image score OUTPUT FOLDER --heatmaps DIR'.
     """
-    setup_logging(quiet)
     kinds = _flow_kinds(method)
     if n < 1:
         raise ValueError(f"--n must be a positive integer, got {n}")
@@ -149,7 +147,7 @@ def segment(
               f"{', '.join(kinds)}) to {output}")
 
 
-@synth_app.command("paste")
+@command(synth_app, "paste")
 def paste(
     sampler_dir: SamplerDir,
     folder: Annotated[Path, typer.Argument(help="MVTec-style folder with the normal images.")],
@@ -176,7 +174,6 @@ def paste(
 
     Anomalies go into FOLDER's normal test images (its training images if it has none); flow kinds: flow_<method>.
     """
-    setup_logging(quiet)
     kinds = csv_list(method) or []
     unknown = [k for k in kinds if k not in FLOW_KINDS and k not in SIMPLE_GENERATORS]
     if not kinds or unknown:

@@ -8,6 +8,7 @@ time stamp column).
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,8 +18,10 @@ import pandas as pd
 import typer
 
 from flowad import io
-from flowad.cli.common import Quiet, csv_list, integer, out, progress_bar, setup_logging
+from flowad.cli.common import Quiet, command, csv_list, integer, out, progress_bar, say
 from flowad.cli.images import data_app
+from flowad.core.safe_files import check_not_inputs
+from flowad.core.table_files import write_table
 from flowad.datasets.vehicle import FAULT_KINDS, vehicle_sensors
 from flowad.detectors import available_detectors
 from flowad.evaluation.ts_bench import TS_DATASETS, TS_METHODS, TSBenchConfig, run_ts_bench
@@ -69,7 +72,7 @@ def _read_series(path: Path, columns: str | None, drop: str | None, label_column
     return _channels(frame, columns, drop, label_column, path.name)
 
 
-@ts_app.command("fit")
+@command(ts_app, "fit")
 def fit(
     data: Annotated[Path, typer.Argument(help="Training series (.csv), normal behaviour.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
@@ -89,7 +92,6 @@ def fit(
     quiet: Quiet = False,
 ) -> None:
     """Fit a window detector on the series in DATA and save it."""
-    setup_logging(quiet)
     frame = _read_series(data, columns, drop, label_column)
     params = {"max_epochs": epochs} if epochs is not None else {}
     try:
@@ -126,12 +128,12 @@ def _follow(detector: WindowDetector, columns: str | None, drop: str | None, lab
 
     def emit(scores: np.ndarray) -> None:
         nonlocal emitted
-        for value in scores:
-            stdout.write(f"{emitted},{float(value)!r},{-1 if value < offset else 1}\n")
+        for value, p_value in zip(scores, detector.p_values_of_scores(scores), strict=True):
+            stdout.write(f"{emitted},{float(value)!r},{float(p_value)!r},{int(value < offset)}\n")
             emitted += 1
         stdout.flush()
 
-    stdout.write("point,score,label\n")
+    stdout.write("row,score,p_value,is_anomaly\n")
     stdout.flush()
     for line in iter(stdin.readline, ""):
         line_no += 1
@@ -147,22 +149,24 @@ def _follow(detector: WindowDetector, columns: str | None, drop: str | None, lab
     return emitted
 
 
-@ts_app.command("score")
+@command(ts_app, "score")
 def score(
     model_dir: Annotated[Path, typer.Argument(help="Model directory written by 'flowad ts fit'.")],
     data: Annotated[Path | None, typer.Argument(help="Series to score (.csv); omit with --follow.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write (batch mode).")] = Path(
         "scores.csv"),
     follow: Annotated[bool, typer.Option(
-        help="Read CSV lines (header first) from standard input and write 'point,score,label' lines as scores "
-             "become final (window - 1 points after each point arrives; the rest at the end of input).")] = False,
+        help="Read CSV lines (header first) from standard input and write 'row,score,p_value,is_anomaly' lines "
+             "as scores become final (window - 1 points after each point arrives; the rest at the end of input).")
+    ] = False,
     columns: Columns = None,
     drop: Drop = None,
     label_column: LabelColumn = None,
     quiet: Quiet = False,
 ) -> None:
-    """Score every point: 'score' (higher = more normal) and 'label' (+1 normal, -1 anomaly)."""
-    setup_logging(True if follow else quiet)
+    """Score every point: row, score (higher = more normal), p_value, is_anomaly (1 = anomaly)."""
+    if follow:
+        logging.getLogger().setLevel(logging.WARNING)  # standard output carries the scores
     detector = io.load(model_dir)
     if not isinstance(detector, WindowDetector):
         raise ValueError(f"{model_dir} is a {type(detector).__name__}, not a window model; use 'flowad score'")
@@ -173,16 +177,18 @@ def score(
         return
     if data is None:
         raise ValueError("DATA is required unless --follow is given")
+    check_not_inputs(output, [data, model_dir / io.CONFIG_FILE, model_dir / io.WEIGHTS_FILE], "--output")
+    if output.is_dir():
+        raise ValueError(f"--output {str(output)!r} is a folder; give a file name ending in .csv or .parquet")
     frame = _read_series(data, _model_columns(detector, columns), drop, label_column)
     scores = detector.score_samples(frame.astype(np.float64))
-    labels = np.where(scores < detector.offset_, -1, 1)
-    if output.exists() and output.is_dir():
-        raise ValueError(f"--output {str(output)!r} is a directory; give a CSV file name")
-    pd.DataFrame({"score": scores, "label": labels}).to_csv(output, index=False)
-    out.print(f"scored {len(scores)} points: {int((labels == -1).sum())} flagged as anomalies -> {output}")
+    flagged = (scores < detector.offset_).astype(np.int8)
+    write_table(pd.DataFrame({"row": np.arange(len(scores)), "score": scores,
+                              "p_value": detector.p_values_of_scores(scores), "is_anomaly": flagged}), output)
+    say(f"scored {len(scores)} points: {int(flagged.sum())} flagged as anomalies -> {output}")
 
 
-@ts_app.command("bench")
+@command(ts_app, "bench")
 def bench(
     output: Annotated[Path, typer.Option("--output", "-o", help="Results and report folder.")] = Path(
         "docs/results/timeseries"),
@@ -198,7 +204,7 @@ def bench(
     quiet: Quiet = False,
 ) -> None:
     """Five detectors on the same windows: vehicle faults by kind, UCR #135, Yahoo, MIT-BIH; report + PNGs."""
-    setup_logging(True)
+    logging.getLogger().setLevel(logging.WARNING)
     config = TSBenchConfig(methods=csv_list(methods) or [], datasets=csv_list(datasets) or [],
                            seeds=[integer(s, "seeds") for s in csv_list(seeds) or []], window=window, stride=stride,
                            vehicle_train_points=vehicle_train, vehicle_test_points=vehicle_test,
@@ -210,7 +216,7 @@ def bench(
     out.print(f"results: {output}/results.csv; report: {output}/report.md")
 
 
-@data_app.command("vehicle")
+@command(data_app, "vehicle")
 def vehicle(
     output: Annotated[Path, typer.Argument(help="CSV file to write.")],
     n: Annotated[int, typer.Option("--n", help="Number of points (1 per second).")] = 10_000,

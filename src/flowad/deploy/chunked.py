@@ -1,8 +1,11 @@
 """Out-of-core scoring of Parquet files in plain Python: memory flat in the number of rows.
 
-Each input file is read in record batches of ``chunk_rows`` rows (pyarrow), scored, and appended to
-one output Parquet file per input (``part.00000.parquet``, ...; columns ``score`` (float64, higher =
-more normal) and ``label`` (+1 normal, -1 anomaly, at the model's ``offset_``)), in input order.
+Each input file is read in record batches of ``chunk_rows`` rows, scored, and appended to one output
+Parquet file per input (``part.00000.parquet``, ...), in input order. The columns are those of
+:meth:`~flowad.core.estimator.BaseDetector.score_table`: the id columns (or ``row``, the 0-based row
+number within its input file), ``score`` (float64, higher = more normal), ``p_value`` and
+``is_anomaly`` (1 = anomaly). Files are read without pyarrow's pre-buffering (which holds whole
+column chunks in memory) and written to a temporary file that is renamed into place when complete.
 The same partition function serves the Dask engine (:mod:`flowad.deploy.dask_scoring`).
 """
 
@@ -11,13 +14,13 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+
+from flowad.core.safe_files import atomic_path
 
 __all__ = ["PART_NAME", "expand_parquet_inputs", "feature_columns", "read_scores", "score_frame", "score_parquet"]
 
@@ -25,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 #: Output file name of partition ``i``; zero-padded, so names sort like partitions.
 PART_NAME = "part.{:05d}.parquet"
-SCORE_SCHEMA = pa.schema([("score", pa.float64()), ("label", pa.int8())])
 
 
 def expand_parquet_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -52,29 +54,54 @@ def expand_parquet_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def feature_columns(detector, columns: list[str], label_column: str | None = None) -> list[str]:
-    """The columns to score: the model's training columns when it knows their names, else every
-    column but ``label_column``; ``ValueError`` when columns are missing or their count is wrong."""
-    names = getattr(detector, "feature_names_in_", None)
+def feature_columns(detector, columns: list[str]) -> list[str]:
+    """The columns to read for scoring: the model's feature columns by name (a model fitted on an
+    unnamed array: every column, whose count must match); ``ValueError`` when some are missing."""
+    schema = getattr(detector, "schema_", None)
+    names = schema.feature_names if schema is not None else getattr(detector, "feature_names_in_", None)
     if names is not None:
         missing = [str(n) for n in names if str(n) not in columns]
         if missing:
-            raise ValueError(f"data lack the model's feature columns {missing[:5]} (it was fitted on {len(names)})")
+            raise ValueError(f"the data lack the model's feature column(s) {missing[:5]} (it uses {len(names)})")
         return [str(n) for n in names]
-    if label_column is not None and label_column not in columns:
-        raise ValueError(f"label_column {label_column!r} is not a column of the data")
-    chosen = [c for c in columns if c != label_column]
-    if len(chosen) != detector.n_features_in_:
-        raise ValueError(f"data have {len(chosen)} feature columns, the model expects {detector.n_features_in_}")
-    return chosen
+    if len(columns) != detector.n_features_in_:
+        raise ValueError(f"data have {len(columns)} columns, the model (fitted without column names) expects "
+                         f"{detector.n_features_in_}")
+    return list(columns)
 
 
-def score_frame(detector, frame: pd.DataFrame) -> pd.DataFrame:
-    """Score rows ``(N, D)`` of ``frame`` (exactly the feature columns): columns ``score``, ``label``."""
-    X = frame if getattr(detector, "feature_names_in_", None) is not None else frame.to_numpy(np.float64)
-    scores = detector.score_samples(X) if len(frame) else np.zeros(0)
-    labels = np.where(scores < detector.offset_, -1, 1).astype(np.int8)
-    return pd.DataFrame({"score": scores, "label": labels})
+def id_columns_to_read(detector, columns: list[str], id_columns: Sequence[str] | None) -> list[str]:
+    """The id columns copied into the scores: ``id_columns``, else the model's id columns present."""
+    if id_columns:
+        missing = [n for n in id_columns if n not in columns]
+        if missing:
+            raise ValueError(f"--id-column: no column {missing} in the data")
+        return list(id_columns)
+    schema = getattr(detector, "schema_", None)
+    return [n for n in (schema.id_columns if schema is not None else []) if n in columns]
+
+
+def score_frame(detector, frame: pd.DataFrame, ids: Sequence[str] = (), first_row: int = 0) -> pd.DataFrame:
+    """Scores of the rows of ``frame`` (feature columns plus ``ids``): the id columns, or ``row``
+    numbered from ``first_row``, then ``score``, ``p_value``, ``is_anomaly``."""
+    names = getattr(detector, "feature_names_in_", None)
+    if getattr(detector, "schema_", None) is not None:
+        X = frame  # the schema selects its columns by name
+    elif names is not None:
+        X = frame[[str(n) for n in names]]
+    else:
+        X = frame.drop(columns=list(ids)).to_numpy(np.float64)
+    if len(frame):
+        scores = detector.score_samples(X)
+        p_values = detector.p_values_of_scores(scores)
+    else:
+        scores, p_values = np.zeros(0), np.zeros(0)
+    table = frame[list(ids)].reset_index(drop=True) if ids else pd.DataFrame(
+        {"row": np.arange(first_row, first_row + len(frame), dtype=np.int64)})
+    table["score"] = scores
+    table["p_value"] = p_values
+    table["is_anomaly"] = (scores < detector.offset_).astype(np.int8)
+    return table
 
 
 def score_parquet(
@@ -82,7 +109,7 @@ def score_parquet(
     inputs: Iterable[str | os.PathLike],
     output: str | os.PathLike,
     *,
-    label_column: str | None = None,
+    id_columns: Sequence[str] | None = None,
     chunk_rows: int = 65_536,
     on_chunk: Callable[[int], None] | None = None,
 ) -> list[Path]:
@@ -93,36 +120,53 @@ def score_parquet(
         inputs: Parquet files, directories or glob patterns (:func:`expand_parquet_inputs`).
         output: Directory to write ``part.00000.parquet``, ... into (created; must hold no other
             ``part.*.parquet`` files).
-        label_column: Column to leave out of the features (when the model has no column names).
+        id_columns: Columns copied into the scores (default: the model's id columns present).
         chunk_rows: Rows read and scored at a time.
         on_chunk: Called with the number of rows after each chunk (progress).
 
     Returns:
         The files written, in input order.
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     if int(chunk_rows) < 1:
         raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
     files = expand_parquet_inputs(inputs)
     out = prepare_output(output)
     written = []
     for i, path in enumerate(files):
-        source = pq.ParquetFile(path)
-        columns = feature_columns(detector, source.schema_arrow.names, label_column)
+        source = pq.ParquetFile(path, pre_buffer=False)
+        names = source.schema_arrow.names
+        ids = id_columns_to_read(detector, names, id_columns)
+        columns = feature_columns(detector, [n for n in names if n not in ids] if not _named(detector) else names)
+        read = list(dict.fromkeys([*columns, *ids]))
         target = out / PART_NAME.format(i)
-        tmp = target.with_name(f".{target.name}.tmp")
-        try:
-            with pq.ParquetWriter(tmp, SCORE_SCHEMA) as writer:
-                for batch in source.iter_batches(batch_size=int(chunk_rows), columns=columns):
-                    scored = score_frame(detector, batch.to_pandas())
-                    writer.write_table(pa.Table.from_pandas(scored, schema=SCORE_SCHEMA, preserve_index=False))
+        with atomic_path(target) as tmp:
+            writer, first = None, 0
+            try:
+                for batch in source.iter_batches(batch_size=int(chunk_rows), columns=read, use_threads=False):
+                    scored = score_frame(detector, batch.to_pandas(), ids, first)
+                    first += len(scored)
+                    table = pa.Table.from_pandas(scored, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table)
                     if on_chunk is not None:
                         on_chunk(len(scored))
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+                if writer is None:  # an input without rows: an empty part with the columns
+                    empty = score_frame(detector, pd.DataFrame(columns=read), ids, 0)
+                    pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), tmp)
+            finally:
+                if writer is not None:
+                    writer.close()
         written.append(target)
     logger.info("scored %d file(s) into %s", len(files), out)
     return written
+
+
+def _named(detector) -> bool:
+    return getattr(detector, "schema_", None) is not None or getattr(detector, "feature_names_in_", None) is not None
 
 
 def prepare_output(output: str | os.PathLike) -> Path:

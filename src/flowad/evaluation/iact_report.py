@@ -22,9 +22,9 @@ import pandas as pd  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 
+from flowad.evaluation.html_page import html_page, html_table, img_tag  # noqa: E402
 from flowad.evaluation.iact_metrics import DEFAULT_ACCEPTANCES, SeparationMetrics, evaluate_separation  # noqa: E402
 from flowad.evaluation.markdown import markdown_table  # noqa: E402
-from flowad.evaluation.report import html_page, html_table, img_tag  # noqa: E402
 from flowad.iact.camera import CameraGeometry  # noqa: E402
 from flowad.iact.pipeline import FLOW_FEATURES, HillasFeatures  # noqa: E402
 

@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from flowad.evaluation.html_page import html_page, html_table, img_tag  # noqa: E402
 from flowad.evaluation.markdown import markdown_table  # noqa: E402
 from flowad.evaluation.metrics import roc_auc  # noqa: E402
-from flowad.evaluation.report import html_page, html_table, img_tag  # noqa: E402
 
 __all__ = ["heatmap_grid", "write_image_report"]
 

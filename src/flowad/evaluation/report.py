@@ -3,7 +3,6 @@ written by :func:`flowad.evaluation.bench.run_bench`."""
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from pathlib import Path
@@ -15,10 +14,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from flowad.evaluation.html_page import html_page, html_table, img_tag  # noqa: E402
 from flowad.evaluation.markdown import markdown_table  # noqa: E402
 from flowad.evaluation.plots import plot_roc_curves  # noqa: E402
 
-__all__ = ["html_page", "html_table", "img_tag", "summarize", "write_report"]
+__all__ = ["summarize", "write_report"]
 
 
 def summarize(results: pd.DataFrame, protocol: str) -> dict[str, pd.DataFrame]:
@@ -131,24 +131,3 @@ def _machine_line(machine: dict, results: pd.DataFrame) -> str:
         return rows + "."
     return (f"{rows}; {machine.get('cpu_count')} CPU cores, {machine.get('torch_threads')} torch threads, "
             f"{machine.get('platform')}, torch {machine.get('torch')}, flowad {machine.get('flowad')}.")
-
-
-def html_table(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A DataFrame as an HTML table for the self-contained reports."""
-    return frame.round(digits).to_html(border=0, classes="t", na_rep="-")
-
-
-def img_tag(path: Path) -> str:
-    """A PNG embedded as a data URI (the reports stay one file)."""
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
-
-
-def html_page(title: str, body: str) -> str:
-    """A complete HTML document with the reports' shared style."""
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-             "table.t{border-collapse:collapse;font-size:13px;margin:.5em 0 1.5em}"
-             "table.t td,table.t th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}"
-             "img{max-width:100%}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{body}</body></html>\n")

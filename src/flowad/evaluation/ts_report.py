@@ -68,7 +68,9 @@ def plot_series_detections(series: np.ndarray, labels: np.ndarray, anomaly_score
         scores = np.asarray(anomaly_scores[name], dtype=np.float64)
         threshold = thresholds[name]
         low = np.percentile(scores, 1)
-        high = max(np.percentile(scores, 99.9), threshold)
+        high = np.percentile(scores, 99.9)
+        if np.isfinite(threshold) and threshold < np.finfo(np.float64).max:  # else: no point can be flagged
+            high = max(high, threshold)
         high = high + 0.3 * (high - low) if high > low else low + 1.0
         _shade(ax, labels, "red", 0.18)
         _shade(ax, scores > threshold, "k", 0.12)
