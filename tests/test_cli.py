@@ -34,15 +34,16 @@ def test_fit_score_evaluate(tmp_path, csv_data):
     assert (model / "config.json").is_file()
 
     scores_path = tmp_path / "scores.csv"
-    result = flowad("score", model, test, "-o", scores_path, "--label-column", "label", "-q")
+    result = flowad("score", model, test, "-o", scores_path, "-q")  # the label column is known to the model
     assert result.returncode == 0, result.stderr
     scores = pd.read_csv(scores_path)
-    assert list(scores.columns) == ["score", "label"] and len(scores) == len(y)
-    assert set(scores["label"]) <= {-1, 1}
+    assert list(scores.columns) == ["row", "score", "p_value", "is_anomaly"] and len(scores) == len(y)
+    assert set(scores["is_anomaly"]) <= {0, 1}
     assert scores["score"][y == 1].mean() < scores["score"][y == 0].mean()
+    assert scores["is_anomaly"][y == 1].mean() > scores["is_anomaly"][y == 0].mean()
 
     metrics_path = tmp_path / "metrics.json"
-    result = flowad("evaluate", model, test, "--label-column", "label", "-o", metrics_path, "-q")
+    result = flowad("evaluate", model, test, "-o", metrics_path, "-q")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(metrics_path.read_text())
     assert metrics["roc_auc"] > 0.9 and "roc_auc" in result.stdout
@@ -64,7 +65,7 @@ def test_npz_and_parquet_inputs(tmp_path, blobs):
     [
         (["fit", "missing.csv", "-o", "m"], "data file not found"),
         (["fit", "{train}", "-o", "m", "-m", "knn"], "detector must be one of"),
-        (["fit", "{train}", "-o", "m", "-l", "nope"], "label_column 'nope' not in"),
+        (["fit", "{train}", "-o", "m", "-l", "nope"], "label_column: no column 'nope'"),
         (["score", "nomodel", "{test}"], "no flowad model"),
         (["fit", "{train}", "-o", "m", "--contamination", "lots"], "contamination"),
     ],

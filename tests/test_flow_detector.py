@@ -160,6 +160,7 @@ def test_files_saved_before_validation_trim_and_tail_bound_existed_load_with_the
     config_path = tmp_path / "model" / io.CONFIG_FILE
     config = json.loads(config_path.read_text())
     del config["params"]["validation_trim"], config["params"]["tail_bound"]
+    config["format_version"] = 1  # files of flowad 0.1 written before those parameters existed
     config["config_sha256"] = io.config_digest(config)
     config_path.write_text(json.dumps(config))
     loaded = io.load(tmp_path / "model")

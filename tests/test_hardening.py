@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from flowad import io, make_detector
+from flowad.core import model_files
 from flowad.detectors import DETECTORS
 
 from .conftest import FAST
@@ -143,16 +144,16 @@ def saved(tmp_path):
 def test_save_interrupted_while_writing_leaves_the_old_model(saved, monkeypatch, interrupt):
     path, X = saved
     before = {p.name: p.read_bytes() for p in path.iterdir()}
-    real_write = io._write_files
+    real_write = model_files.write_new_file
+    written = []
 
-    def dies_midway(folder, files):
-        first = dict(list(files.items())[:1])
-        real_write(folder, first)  # one file written, then the process is interrupted
-        with open(folder / io.WEIGHTS_FILE, "wb") as handle:
-            handle.write(b"\x00" * 7)
-        raise interrupt("interrupted (simulated)")
+    def dies_midway(target, data):
+        if written:
+            raise interrupt("interrupted (simulated)")  # one temporary file written, then the interruption
+        written.append(target)
+        real_write(target, data[: len(data) // 2])
 
-    monkeypatch.setattr(io, "_write_files", dies_midway)
+    monkeypatch.setattr(model_files, "write_new_file", dies_midway)
     with pytest.raises(interrupt):
         io.save(make_detector("maf", random_state=1, **QUICK["maf"]).fit(X * 3), path)
     monkeypatch.undo()
@@ -172,8 +173,8 @@ def _rewrite(path, edit) -> None:
 @pytest.mark.parametrize(
     "edit, match",
     [
-        (lambda c: c.update(format_version=2), "model format 2"),
-        (lambda c: c.update(flowad_version="0.0.1"), "saved by flowad 0.0.1"),
+        (lambda c: c.update(format_version=99), "model format 99.*upgrade flowad"),
+        (lambda c: c.update(format_version="2"), "unknown model format"),
         (lambda c: c.update({"class": "PickledThing"}), "unknown model class"),
         (lambda c: c["params"].update(transforms=7), "do not fit"),
         (lambda c: c["params"].update(hidden_features=[3]), "do not fit"),

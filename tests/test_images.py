@@ -288,6 +288,7 @@ def test_fastflow_files_saved_before_resizing_existed_keep_their_behaviour(tmp_p
     config_path = tmp_path / "model" / io.CONFIG_FILE
     config = json.loads(config_path.read_text())
     del config["params"]["input_size"], config["params"]["reflect_margin"]
+    config["format_version"] = 1  # files of flowad 0.1 written before those parameters existed
     config["config_sha256"] = io.config_digest(config)
     config_path.write_text(json.dumps(config))
     loaded = io.load(tmp_path / "model")

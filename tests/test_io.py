@@ -1,12 +1,12 @@
 """Model files: identical scores after a round trip; damaged, edited or foreign files refused."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 
 from flowad import io, make_detector
+from flowad.core import model_files
 from flowad.detectors import DETECTORS
 
 from .conftest import FAST
@@ -39,8 +39,10 @@ def test_feature_names_survive(tmp_path, blobs):
     io.save(detector, tmp_path / "m")
     loaded = io.load(tmp_path / "m")
     assert list(loaded.feature_names_in_) == list("abcd")
-    with pytest.raises(ValueError, match="feature names"):
-        loaded.score_samples(pd.DataFrame(test, columns=list("dcba")))
+    shuffled = pd.DataFrame(test, columns=list("abcd"))[list("dcba")]  # columns are found by name
+    np.testing.assert_array_equal(loaded.score_samples(shuffled), detector.score_samples(test))
+    with pytest.raises(ValueError, match="lack the model's feature column"):
+        loaded.score_samples(pd.DataFrame(test, columns=list("abcx")))
 
 
 @pytest.fixture
@@ -65,12 +67,12 @@ def test_edited_config_is_refused(saved):
         io.load(saved)
 
 
-def test_other_version_is_refused(saved):
+def test_newer_format_is_refused(saved):
     config = json.loads((saved / io.CONFIG_FILE).read_text())
-    config["flowad_version"] = "9.9.0"
+    config["format_version"] = io.FORMAT_VERSION + 1
     config["config_sha256"] = io.config_digest(config)
     (saved / io.CONFIG_FILE).write_text(json.dumps(config))
-    with pytest.raises(ValueError, match="saved by flowad 9.9.0"):
+    with pytest.raises(ValueError, match="upgrade flowad"):
         io.load(saved)
 
 
@@ -103,14 +105,11 @@ def test_save_never_overwrites_user_data(tmp_path, blobs):
 
 def test_interrupted_save_leaves_the_old_model_intact(saved, blobs, monkeypatch):
     before = {p.name: p.read_bytes() for p in saved.iterdir()}
-    real_rename = os.rename
 
-    def failing_rename(src, dst):
-        if ".tmp-" in str(src):
-            raise OSError("disk full (simulated)")
-        return real_rename(src, dst)
+    def failing_replace(src, dst):
+        raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(io.os, "rename", failing_rename)
+    monkeypatch.setattr(model_files.os, "replace", failing_replace)
     with pytest.raises(OSError, match="simulated"):
         io.save(_fitted("maf", blobs[0] * 2), saved)
     monkeypatch.undo()

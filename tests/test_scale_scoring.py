@@ -39,7 +39,10 @@ def test_local_engine_matches_in_memory_scores(setup, tmp_path):
     assert len(parts) == 3 and max(chunks) == 128 and sum(chunks) == len(test)
     scores = read_scores(tmp_path / "out")
     np.testing.assert_allclose(scores["score"].to_numpy(), expected, rtol=1e-12, atol=1e-12)  # chunking moves rounding
-    np.testing.assert_array_equal(scores["label"].to_numpy(), detector.predict(test[COLUMNS]))
+    np.testing.assert_array_equal(scores["is_anomaly"].to_numpy(), detector.predict(test[COLUMNS]) == -1)
+    np.testing.assert_array_equal(scores["p_value"].to_numpy(), detector.p_values(test[COLUMNS]))
+    sizes = [len(p) for p in np.array_split(np.arange(len(test)), 3)]
+    assert scores["row"].tolist() == [i for n in sizes for i in range(n)]  # row numbers within each input file
 
 
 def test_dask_local_cluster_matches_in_memory_scores(setup, tmp_path):
@@ -53,7 +56,8 @@ def test_dask_local_cluster_matches_in_memory_scores(setup, tmp_path):
     assert [p.name for p in parts] == ["part.00000.parquet", "part.00001.parquet", "part.00002.parquet"]
     scores = read_scores(tmp_path / "out")
     np.testing.assert_allclose(scores["score"].to_numpy(), expected, rtol=1e-12, atol=1e-12)  # chunking moves rounding
-    np.testing.assert_array_equal(scores["label"].to_numpy(), detector.predict(test[COLUMNS]))
+    np.testing.assert_array_equal(scores["is_anomaly"].to_numpy(), detector.predict(test[COLUMNS]) == -1)
+    assert scores["row"].tolist() == list(range(len(test)))  # numbered over all inputs, in order
 
 
 def test_cli_engines(setup, tmp_path):
@@ -75,7 +79,7 @@ def test_engines_refuse_bad_input(setup, tmp_path):
     with pytest.raises(FileNotFoundError, match="no Parquet data"):
         score_parquet(detector, [tmp_path / "missing*.parquet"], tmp_path / "o")
     test[["a", "b"]].to_parquet(tmp_path / "narrow.parquet")
-    with pytest.raises(ValueError, match="feature columns"):
+    with pytest.raises(ValueError, match="feature column"):
         score_parquet(detector, [tmp_path / "narrow.parquet"], tmp_path / "o")
     test.to_csv(tmp_path / "t.csv")
     with pytest.raises(ValueError, match="Parquet files only"):

@@ -44,7 +44,8 @@ def test_fit_then_batch_score(files, tmp_path):
     scores = pd.read_csv(tmp_path / "s.csv")
     frame = pd.read_csv(test)
     np.testing.assert_array_equal(scores["score"], detector.score_samples(frame[detector.feature_names_in_]))
-    assert set(scores["label"]) <= {-1, 1} and len(scores) == 600
+    assert list(scores.columns) == ["row", "score", "p_value", "is_anomaly"]
+    assert set(scores["is_anomaly"]) <= {0, 1} and len(scores) == 600
 
 
 def test_follow_streams_scores_equal_to_batch(files, tmp_path):
@@ -53,13 +54,13 @@ def test_follow_streams_scores_equal_to_batch(files, tmp_path):
     result = _run("ts", "score", model, "--follow", input=text)
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "point,score,label" and len(lines) == 601
+    assert lines[0] == "row,score,p_value,is_anomaly" and len(lines) == 601
     streamed = pd.read_csv(pd.io.common.StringIO("\n".join(lines)))
     _run("ts", "score", model, test, "-o", tmp_path / "s.csv", "-q")
     batch = pd.read_csv(tmp_path / "s.csv")
-    np.testing.assert_array_equal(streamed["point"], np.arange(600))
+    np.testing.assert_array_equal(streamed["row"], np.arange(600))
     np.testing.assert_array_equal(streamed["score"], batch["score"])
-    np.testing.assert_array_equal(streamed["label"], batch["label"])
+    np.testing.assert_array_equal(streamed["is_anomaly"], batch["is_anomaly"])
 
 
 @pytest.mark.parametrize(
