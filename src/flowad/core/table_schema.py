@@ -149,6 +149,7 @@ class TableSchema:
 
     def labels(self, frame: pd.DataFrame) -> np.ndarray | None:
         """The 0/1 labels of ``frame`` (shape ``(N,)``), or ``None`` without a label column in it."""
+        frame = _as_frame(frame)
         if self.label_column is None or self.label_column not in frame.columns:
             return None
         return check_labels(frame[self.label_column], self.label_column)
@@ -278,8 +279,11 @@ def infer_schema(
 
 # ---------------------------------------------------------------------------------------- helpers
 def _as_frame(frame) -> pd.DataFrame:
+    """``frame`` with its column names as text (a DataFrame built from an array has integer names)."""
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"a table must be a pandas DataFrame, got {type(frame).__name__}")
+    if not all(isinstance(c, str) for c in frame.columns):
+        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
     return frame
 
 

@@ -18,6 +18,7 @@ __all__ = ["STAGES", "EfficientNetLite0Features", "backbone_available"]
 #: Stride 16 has two: ``stride16_early`` ends the 80-channel group (block 7), ``stride16`` the
 #: 112-channel group after it (block 10).
 STAGES = {
+    "stride2": (0, 2, 16),
     "stride4": (2, 4, 24),
     "stride8": (4, 8, 40),
     "stride16_early": (7, 16, 80),
