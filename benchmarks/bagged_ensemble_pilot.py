@@ -21,8 +21,8 @@ import torch
 from scipy.special import logsumexp
 
 from flowad.datasets import adbench_root, load_npz_folder, split, subsample
-from flowad.detectors import FlowDetector
-from flowad.evaluation.metrics import roc_auc
+from flowad.evaluation.tabular_metrics import roc_auc
+from flowad.models import FlowDetector
 
 
 def _roc(y: np.ndarray, loglik: np.ndarray) -> float:

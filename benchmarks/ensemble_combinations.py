@@ -24,9 +24,9 @@ import pandas as pd
 import torch
 
 from flowad.datasets import adbench_root, load_npz_folder, split, subsample
-from flowad.detectors import FlowDetector
 from flowad.evaluation.markdown import markdown_table
-from flowad.evaluation.metrics import roc_auc
+from flowad.evaluation.tabular_metrics import roc_auc
+from flowad.models import FlowDetector
 
 COMBINATIONS = ("single", "mix", "meanlog", "minlog")
 

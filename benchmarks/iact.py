@@ -48,9 +48,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
+from flowad.core.estimator import quantile_offset
 from flowad.datasets import load_magic_gamma, oneclass_split, unsupervised_split
-from flowad.detectors import FlowDetector, IsolationForestDetector, LOFDetector
-from flowad.detectors.base import quantile_offset
 from flowad.evaluation.bench import machine_info
 from flowad.evaluation.iact_metrics import evaluate_separation
 from flowad.evaluation.iact_report import plot_gamma_roc
@@ -65,6 +64,7 @@ from flowad.iact import (
     tailcuts_clean,
 )
 from flowad.iact.pipeline import GammaHadronSeparator, HillasFeatures
+from flowad.models import FlowDetector, IsolationForestDetector, LOFDetector
 
 logger = logging.getLogger("benchmarks.iact")
 COMPARED = (*HILLAS_KEYS, "psi_uncertainty", "transverse_cog_uncertainty")

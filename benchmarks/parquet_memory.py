@@ -93,7 +93,8 @@ def main() -> None:
     (args.out / "parquet_memory.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
     lines = ["# Peak memory of the chunked Parquet engine", "",
              f"Default flow, 10 columns, batches of 65,536 rows, one fresh process per file; {machine}.", "",
-             "| rows | peak RSS (MB) | above the loaded model (MB) | ratio to 200k | seconds |", "|---|---|---|---|---|"]
+             "| rows | peak RSS (MB) | above the loaded model (MB) | ratio to 200k | seconds |",
+             "|---|---|---|---|---|"]
     lines += [f"| {r['rows']:,} | {r['peak_mb']:.0f} | {r['above_baseline_mb']:.0f} | {r['ratio_to_smallest']:.2f} | "
               f"{r['seconds']:.1f} |" for r in rows]
     (args.out / "parquet_memory.md").write_text("\n".join(lines) + "\n")

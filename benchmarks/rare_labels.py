@@ -21,9 +21,9 @@ import torch
 
 from flowad.datasets import load_adbench, subsample
 from flowad.datasets.splits import unsupervised_indices
-from flowad.detectors import FlowDetector
 from flowad.evaluation.markdown import markdown_table
-from flowad.evaluation.metrics import pr_auc, roc_auc
+from flowad.evaluation.tabular_metrics import pr_auc, roc_auc
+from flowad.models import FlowDetector
 
 DATASETS = "thyroid,cardio,satellite,shuttle,mammography,pendigits,magic.gamma,annthyroid"
 SHARES = (0.0, 0.01, 0.05)

@@ -114,7 +114,7 @@ def bench_local(detector, files: list[Path], out: Path) -> dict:
 
 def _ddp_worker(rank: int, world: int, port: int, batch_size: int, epochs: int, rows: int, result: str) -> None:
     torch.set_num_threads(1)
-    from flowad.detectors.distributed import distributed_session
+    from flowad.core.distributed import distributed_session
 
     if world > 1:
         os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",

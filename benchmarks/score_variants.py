@@ -32,9 +32,9 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from flowad.datasets import adbench_root, load_npz_folder, split, subsample
-from flowad.detectors import FlowDetector
 from flowad.evaluation.markdown import markdown_table
-from flowad.evaluation.metrics import roc_auc
+from flowad.evaluation.tabular_metrics import roc_auc
+from flowad.models import FlowDetector
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75)
 #: The sets the defaults were chosen on; the others are the held-out check.

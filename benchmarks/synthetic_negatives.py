@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from flowad_studies.image_bench import per_kind_metrics, write_example_maps
+from flowad_studies.image_report import heatmap_grid
 
 from flowad.datasets.textures import make_texture_set
-from flowad.evaluation.image_bench import per_kind_metrics, write_example_maps
 from flowad.evaluation.image_metrics import evaluate_image_detector_outputs
-from flowad.evaluation.image_report import heatmap_grid
 from flowad.evaluation.markdown import markdown_table
-from flowad.images import FastFlowDetector, UNetSegmenter
+from flowad.models import FastFlowDetector, UNetSegmenter
 from flowad.synth import PatchSampler, synthetic_anomalies
 
 MODELS = ("FastFlow one-class", "FastFlow two-class", "U-Net (synthetic only)")

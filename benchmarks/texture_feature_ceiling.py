@@ -23,36 +23,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
+from flowad.backbones.efficientnet import STAGES, EfficientNetLite0Features
+from flowad.core.image_maps import gaussian_smooth, upsample
 from flowad.datasets.textures import TEXTURE_DEFECTS, TEXTURES, make_texture_set
 from flowad.evaluation.image_metrics import image_roc_auc, pixel_roc_auc
 from flowad.evaluation.markdown import markdown_table
-from flowad.images.backbone import STAGES, EfficientNetLite0Features
-from flowad.images.fastflow import backbone_input
-from flowad.images.maps import gaussian_smooth, upsample
+from flowad.models.fastflow.estimator import backbone_input, stage_features
 
-#: Backbone taps: name -> (index of the MBConv block, stride): FastFlow's stages up to stride 16
-#: (``flowad.images.backbone.STAGES``) and, finer than any of them, the first block (stride 2).
-TAPS = {"stride2": (0, 2), **{name: (block, stride) for name, (block, stride, _) in STAGES.items() if stride <= 16}}
+#: Backbone taps: FastFlow's stages (``flowad.backbones.efficientnet.STAGES``) up to stride 16.
+TAPS = tuple(name for name, (_, stride, _) in STAGES.items() if stride <= 16)
 INPUT_SIZE, MARGIN = 256, 32
 
 
-@torch.no_grad()
 def tap_features(backbone: EfficientNetLite0Features, images: np.ndarray,
                  batch_size: int = 16) -> dict[str, torch.Tensor]:
-    """Standardised features ``(N, C, h, w)`` (margin included) of uint8 crops ``(N, H, W)``, per tap."""
+    """Features ``(N, C, h, w)`` (margin included) of uint8 crops ``(N, H, W)`` per tap, as FastFlow sees them."""
     x = torch.as_tensor(images, dtype=torch.float32)[:, None] / 255
-    wanted = {block: name for name, (block, _) in TAPS.items()}
-    out: dict[str, list[torch.Tensor]] = {name: [] for name in TAPS}
-    for start in range(0, len(x), batch_size):
-        h = backbone_input(x[start : start + batch_size], INPUT_SIZE, MARGIN).expand(-1, 3, -1, -1)
-        h = backbone.stem((h - 0.5) / 0.5)
-        for index, block in enumerate(backbone.blocks):
-            h = block(h, drop_connect_rate=None)
-            if index in wanted:
-                out[wanted[index]].append(F.layer_norm(h, h.shape[1:]))
-    return {name: torch.cat(parts) for name, parts in out.items()}
+    parts = [stage_features(backbone, backbone_input(x[i : i + batch_size], INPUT_SIZE, MARGIN))
+             for i in range(0, len(x), batch_size)]
+    return {name: torch.cat([p[k] for p in parts]) for k, name in enumerate(backbone.stages)}
 
 
 def gaussian_map(train: torch.Tensor, test: torch.Tensor, stride: int, size: tuple[int, int]) -> np.ndarray:
@@ -83,12 +73,13 @@ def evaluate(test, maps: torch.Tensor) -> dict:
 
 def run(textures: list[str], seed: int, out: Path) -> list[dict]:
     torch.set_num_threads(1)
-    backbone = EfficientNetLite0Features(("stride16",))
+    backbone = EfficientNetLite0Features(TAPS)
     rows = []
     for texture in textures:
         train, test = make_texture_set(texture, random_state=seed)
         train_features, test_features = tap_features(backbone, train.images), tap_features(backbone, test.images)
-        for name, (_, stride) in TAPS.items():
+        for name in TAPS:
+            stride = STAGES[name][1]
             maps = gaussian_map(train_features[name], test_features[name], stride, test.images.shape[1:])
             rows.append({"texture": texture, "tap": name, "channels": int(test_features[name].shape[1]),
                          "seed": seed, **evaluate(test, maps)})

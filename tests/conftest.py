@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+# The ADBench sets at hand on these machines (flowad itself never looks outside what it is given).
+os.environ.setdefault("FLOWAD_ADBENCH", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "adbench"))
 
 #: Hyper-parameters that keep each torch detector's fit to a fraction of a second in tests.
 FAST = {

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from flowad import make_detector
-from flowad.detectors import DETECTORS
+from flowad.models import DETECTORS
 
 from .conftest import FAST
 

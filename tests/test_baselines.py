@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from flowad import available_detectors, make_detector
-from flowad.detectors import AutoencoderDetector, FlowDetector
 from flowad.evaluation import roc_auc
+from flowad.models import AutoencoderDetector, FlowDetector
 
 from .conftest import FAST
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flowad.detectors import peers
 from flowad.evaluation.bench import BenchConfig, PeakMemory, resolve_datasets, run_bench
 from flowad.evaluation.report import write_report
+from flowad.models.baselines import pyod_peers as peers
 
 SETS = ["wine", "glass"]
 
@@ -60,7 +60,7 @@ def test_damaged_last_line_is_rerun(tmp_path):
 
 
 def test_failures_are_rows_not_crashes(tmp_path, monkeypatch):
-    from flowad.detectors.baselines import EllipticEnvelopeDetector
+    from flowad.models.baselines.sklearn_adapters import EllipticEnvelopeDetector
 
     def broken(self, X, y=None):
         raise RuntimeError("singular covariance (simulated)")
@@ -101,7 +101,7 @@ def test_pyod_peers_run_when_installed(tmp_path):
 def test_pyod_absent_is_a_clean_skip(monkeypatch):
     monkeypatch.setattr(peers, "pyod_installed", lambda: False)
     assert peers.available_peers() == []
-    from flowad.detectors import registry
+    from flowad.models import registry
 
     monkeypatch.setattr(registry, "available_peers", peers.available_peers)
     with pytest.raises(ValueError, match="needs PyOD"):
@@ -122,8 +122,8 @@ def test_cli_bench(tmp_path):
 
 
 def test_a_detector_failing_everywhere_is_left_out_of_the_ranking(tmp_path, monkeypatch):
-    from flowad.detectors.baselines import EllipticEnvelopeDetector
     from flowad.evaluation.report import summarize
+    from flowad.models.baselines.sklearn_adapters import EllipticEnvelopeDetector
 
     monkeypatch.setattr(EllipticEnvelopeDetector, "fit", lambda self, X, y=None: 1 / 0)
     frame = run_bench(_config(protocols=["oneclass"]), tmp_path)

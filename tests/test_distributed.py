@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from flowad import FlowDetector, io
-from flowad.detectors.distributed import RankSync, agreed_random_state, distributed_session
+from flowad.core.distributed import RankSync, agreed_random_state, distributed_session
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
 

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from flowad.detectors import DETECTORS
+from flowad.models import DETECTORS
 
 from .conftest import FAST
 

@@ -7,9 +7,9 @@ import zuko
 from scipy.stats import chi2
 
 from flowad import FlowDetector
+from flowad.core.preprocessing import TabularScaler
+from flowad.core.training import TrainingConfig, TrainingHistory, train_module, trimmed_mean, warn_if_untrained
 from flowad.datasets import load_adbench, oneclass_split
-from flowad.detectors.preprocessing import TabularScaler
-from flowad.detectors.training import TrainingConfig, TrainingHistory, train_module, trimmed_mean, warn_if_untrained
 from flowad.evaluation import roc_auc
 
 
@@ -328,7 +328,7 @@ def test_flow_mixture_is_the_mean_of_its_members_densities(blobs):
 
 def test_bagged_flows_split_the_rows_left_after_the_threshold_slice():
     """Each flow of an ensemble trains and stops early on its own split of the non-threshold rows."""
-    from flowad.detectors.flow import _member_seeds, _member_split
+    from flowad.models.tabular_flow.estimator import _member_seeds, _member_split
 
     train_idx, val_idx = np.arange(20, 200), np.arange(20)
     assert _member_split(train_idx, val_idx, 7, 1, 0.1) == (train_idx, val_idx)  # one flow: as given

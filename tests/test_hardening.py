@@ -8,7 +8,7 @@ import pytest
 
 from flowad import io, make_detector
 from flowad.core import model_files
-from flowad.detectors import DETECTORS
+from flowad.models import DETECTORS
 
 from .conftest import FAST
 
@@ -81,7 +81,7 @@ def test_fuzzed_score_input_fails_clearly_or_scores_finitely(fitted, name):
 
 
 def test_fuzzed_image_input_fails_clearly():
-    from flowad.images import ConvAutoencoderDetector
+    from flowad.models import ConvAutoencoderDetector
 
     rng = np.random.default_rng(0)
     detector = ConvAutoencoderDetector(base_channels=4, latent_channels=2, max_epochs=1, device="cpu")

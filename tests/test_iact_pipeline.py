@@ -10,7 +10,6 @@ import pytest
 from scipy.stats import chi2
 
 from flowad.datasets import MAGIC_GAMMA_FEATURES, load_magic_gamma
-from flowad.detectors import FlowDetector
 from flowad.evaluation.iact_metrics import (
     cut_from_training,
     efficiencies_at_cut,
@@ -28,6 +27,7 @@ from flowad.iact.pipeline import (
     HillasFeatures,
 )
 from flowad.iact.separator_files import load_separator, save_separator
+from flowad.models import FlowDetector
 
 
 def tiny_flow(**params) -> FlowDetector:

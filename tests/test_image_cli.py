@@ -4,9 +4,9 @@ import json
 
 import pandas as pd
 import pytest
+from flowad_studies.image_bench import ImageBenchConfig, run_image_bench
+from flowad_studies.image_report import write_image_report
 
-from flowad.evaluation.image_bench import ImageBenchConfig, run_image_bench
-from flowad.evaluation.image_report import write_image_report
 from tests.test_cli import flowad
 
 

@@ -19,7 +19,7 @@ from flowad.evaluation.image_metrics import (
     pixel_roc_auc,
     pro_curve,
 )
-from flowad.evaluation.metrics import best_f1
+from flowad.evaluation.tabular_metrics import best_f1
 
 
 def _masks(n: int = 6, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -203,8 +203,9 @@ def test_evaluate_image_detector_outputs():
 
 
 def test_per_kind_metrics_score_each_kind_against_the_good_images():
+    from flowad_studies.image_bench import per_kind_metrics
+
     from flowad.datasets.image_folder import ImageSet
-    from flowad.evaluation.image_bench import per_kind_metrics
 
     rng = np.random.default_rng(3)
     masks = np.zeros((6, 16, 16), bool)

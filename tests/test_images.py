@@ -4,16 +4,11 @@ import numpy as np
 import pytest
 
 from flowad import io
+from flowad.backbones.efficientnet import backbone_available
+from flowad.core.image_estimator import aggregate_maps, as_image_tensor
+from flowad.core.image_maps import extract_patches, gaussian_smooth, patch_average_map
 from flowad.evaluation.image_metrics import pixel_roc_auc
-from flowad.images import (
-    ConvAutoencoderDetector,
-    FastFlowDetector,
-    PatchFlowDetector,
-    aggregate_maps,
-    as_image_tensor,
-    backbone_available,
-)
-from flowad.images.maps import extract_patches, gaussian_smooth, patch_average_map
+from flowad.models import ConvAutoencoderDetector, FastFlowDetector, PatchFlowDetector
 
 needs_backbone = pytest.mark.skipif(not backbone_available(), reason="EfficientNet-Lite0 not installed")
 
@@ -76,7 +71,7 @@ def test_fastflow_finds_an_obvious_defect():
 def test_backbone_stages_have_their_documented_strides_and_channels():
     import torch
 
-    from flowad.images.backbone import STAGES, EfficientNetLite0Features
+    from flowad.backbones.efficientnet import STAGES, EfficientNetLite0Features
 
     backbone = EfficientNetLite0Features(tuple(STAGES))
     assert backbone.stages == tuple(sorted(STAGES, key=lambda s: STAGES[s][0]))
@@ -91,7 +86,7 @@ def test_backbone_stages_have_their_documented_strides_and_channels():
 def test_backbone_input_resizes_the_shorter_side_and_mirrors_a_margin():
     import torch
 
-    from flowad.images.fastflow import backbone_input
+    from flowad.models.fastflow.estimator import backbone_input
 
     x = torch.rand(2, 1, 20, 30)
     resized = backbone_input(x, 40, 0)
@@ -110,7 +105,7 @@ def test_mask_cells_line_up_with_the_image_cells_inside_the_margin():
     import torch
     import torch.nn.functional as F
 
-    from flowad.images.fastflow import mask_cells
+    from flowad.models.fastflow.estimator import mask_cells
 
     masks = torch.zeros(2, 64, 64, dtype=torch.bool)
     masks[0, :4, :4] = True  # at the corner: mirrored into the margin too

@@ -7,7 +7,7 @@ import pytest
 
 from flowad import io, make_detector
 from flowad.core import model_files
-from flowad.detectors import DETECTORS
+from flowad.models import DETECTORS
 
 from .conftest import FAST
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from flowad.detectors import FlowDetector
-from flowad.detectors.negatives import check_negative_labels, two_class_losses
-from flowad.evaluation.metrics import roc_auc
+from flowad.core.two_class import check_negative_labels, two_class_losses
+from flowad.evaluation.tabular_metrics import roc_auc
+from flowad.models import FlowDetector
 
 
 def test_loss_weights_and_bounds_by_hand():

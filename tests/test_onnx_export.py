@@ -44,9 +44,9 @@ def test_flow_detector_with_compressed_tails_exports_exactly(tmp_path):
 
 
 def test_fastflow_exports_backbone_and_flows(tmp_path):
-    from flowad.images import FastFlowDetector
-    from flowad.images.backbone import backbone_available
-    from flowad.images.base import as_image_tensor
+    from flowad.backbones.efficientnet import backbone_available
+    from flowad.core.image_estimator import as_image_tensor
+    from flowad.models import FastFlowDetector
 
     if not backbone_available():
         pytest.skip("EfficientNet-Lite0 is not installed")

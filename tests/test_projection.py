@@ -5,8 +5,8 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from flowad import FlowDetector, io
-from flowad.detectors.projection import PCAProjection, choose_components
 from flowad.evaluation import roc_auc
+from flowad.models.tabular_flow.projection import PCAProjection, choose_components
 
 
 def test_ppca_density_matches_the_implied_gaussian():
@@ -53,7 +53,7 @@ def test_wide_data_uses_the_projection_and_finds_off_subspace_anomalies(tmp_path
 
 
 def test_chunked_scoring_equals_one_pass(monkeypatch):
-    from flowad.detectors import flow as flow_module
+    from flowad.models.tabular_flow import estimator as flow_module
 
     X = np.random.default_rng(0).normal(size=(300, 4))
     detector = FlowDetector(max_epochs=3, random_state=0).fit(X)

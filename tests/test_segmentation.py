@@ -8,8 +8,8 @@ import torch
 
 from flowad import io
 from flowad.evaluation.image_metrics import pixel_roc_auc
-from flowad.images import PatchFlowDetector, UNet, UNetSegmenter
-from flowad.images.unet import _augmentation, segmentation_losses
+from flowad.models import PatchFlowDetector, UNet, UNetSegmenter
+from flowad.models.unet.estimator import _augmentation, segmentation_losses
 from tests.test_images import stripes, with_squares
 
 torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-"""The study reproductions (flowad.experiments): data builders are exact, every --quick run writes its
+"""The study reproductions (flowad_studies): data builders are exact, every --quick run writes its
 page, numbers and figures, the per-pixel likelihood split adds up."""
 
 from __future__ import annotations
@@ -8,10 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
-
-from flowad.cli import app
-from flowad.datasets.study_data import (
+from flowad_studies import STUDIES, GlowConfig, GlowDensity, run_study
+from flowad_studies.study_data import (
     HIGH_FREQUENCIES,
     INTENSITIES,
     LOW_FREQUENCIES,
@@ -20,8 +18,10 @@ from flowad.datasets.study_data import (
     sinusoid_set,
     with_squares,
 )
-from flowad.experiments import STUDIES, GlowConfig, GlowDensity, run_study
-from flowad.experiments.temporal import TemporalSettings, run_temporal
+from flowad_studies.temporal import TemporalSettings, run_temporal
+from typer.testing import CliRunner
+
+from flowad.cli import app
 
 SHARES = (0.001, 0.01, 0.1, 0.2, 0.4, 0.87)
 

@@ -91,7 +91,7 @@ def test_follow_rejects_bad_line(files):
 
 
 def test_bench_writes_report(tmp_path):
-    result = _run("ts", "bench", "-o", tmp_path, "--methods", "iforest", "--datasets", "vehicle_spike,yahoo",
+    result = _run("study", "ts-bench", "-o", tmp_path, "--methods", "iforest", "--datasets", "vehicle_spike,yahoo",
                   "--seeds", "0", "--vehicle-train", 1500, "--vehicle-test", 2000, "--window", 8, "-q")
     assert result.exit_code == 0, result.output
     rows = pd.read_csv(tmp_path / "results.csv")

@@ -1,7 +1,18 @@
-"""flowad: anomaly and rare-event detection with normalizing flows."""
+"""flowad: anomaly and rare-event detection with normalizing flows.
 
+Example:
+    >>> import numpy as np
+    >>> import flowad
+    >>> X = np.random.default_rng(0).normal(size=(300, 3))
+    >>> detector = flowad.IsolationForestDetector(random_state=0).fit(X)
+    >>> detector.score_table(X[:2]).columns.tolist()
+    ['row', 'score', 'p_value', 'is_anomaly']
+"""
+
+from flowad import io
 from flowad._version import __version__
-from flowad.detectors import (
+from flowad.core.table_files import read_table, write_table
+from flowad.models import (
     AutoencoderDetector,
     EllipticEnvelopeDetector,
     FlowDetector,
@@ -23,5 +34,8 @@ __all__ = [
     "WindowDetector",
     "__version__",
     "available_detectors",
+    "io",
     "make_detector",
+    "read_table",
+    "write_table",
 ]

@@ -3,7 +3,7 @@
 ``torchrun --nproc-per-node N -m flowad.train DATA -o MODEL [fit options]`` is
 ``flowad fit DATA -o MODEL [fit options] --distributed`` in every one of the N processes: they join
 the process group torchrun describes (gloo on CPU, nccl on GPU; ``--backend``), train one model
-data-parallel (:mod:`flowad.detectors.distributed`), and rank 0 saves it.
+data-parallel (:mod:`flowad.core.distributed`), and rank 0 saves it.
 """
 
 from __future__ import annotations

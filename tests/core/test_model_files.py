@@ -14,7 +14,7 @@ import pytest
 from flowad import io
 from flowad.core import model_files
 from flowad.core.model_files import MODEL_CLASSES, model_class
-from flowad.detectors import FlowDetector, IsolationForestDetector
+from flowad.models import FlowDetector, IsolationForestDetector
 
 FAST_FLOW = dict(transforms=2, hidden_features=(8, 8), max_epochs=3, calibration="split", random_state=0)
 
@@ -60,7 +60,7 @@ _KILLED_BETWEEN_RENAMES = """
 import os, sys, numpy as np
 from flowad import io
 from flowad.core import model_files
-from flowad.detectors import IsolationForestDetector
+from flowad.models import IsolationForestDetector
 X = np.random.default_rng(0).normal(size=(300, 3))
 real, calls = os.replace, []
 def replace(src, dst):
@@ -87,7 +87,7 @@ def test_a_save_killed_between_its_renames_leaves_a_loadable_model(saved, data):
 _SAVE_LOOP = """
 import sys, numpy as np
 from flowad import io
-from flowad.detectors import IsolationForestDetector
+from flowad.models import IsolationForestDetector
 X = np.random.default_rng(0).normal(size=(200, 3))
 models = [IsolationForestDetector(n_estimators=k, random_state=0).fit(X) for k in (5, 40)]
 print("ready", flush=True)

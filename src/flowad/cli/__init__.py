@@ -17,14 +17,13 @@ from flowad.cli.common import Quiet, command, csv_list, err, integer, out, progr
 from flowad.cli.iact import iact_app
 from flowad.cli.images import data_app, image_app
 from flowad.cli.scale import export
-from flowad.cli.study import study_app
 from flowad.cli.synth import synth_app
 from flowad.cli.tables import register as register_table_commands
 from flowad.cli.timeseries import ts_app
-from flowad.detectors import available_detectors, available_peers
 from flowad.evaluation import run_demo
 from flowad.evaluation.bench import BenchConfig, run_bench
 from flowad.evaluation.report import write_report
+from flowad.models import available_detectors, available_peers
 
 __all__ = ["app", "main"]
 
@@ -41,7 +40,21 @@ app.add_typer(data_app, name="data")
 app.add_typer(iact_app, name="iact")
 app.add_typer(synth_app, name="synth")
 app.add_typer(ts_app, name="ts")
-app.add_typer(study_app, name="study")
+
+
+def _add_plugins(target: typer.Typer) -> None:
+    """Command groups that other packages add under the entry-point group ``flowad.cli`` (the
+    study reproductions register ``flowad study``); one that fails to import is left out."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="flowad.cli"):
+        try:
+            target.add_typer(entry.load(), name=entry.name)
+        except ImportError as error:  # a plug-in whose dependencies are missing
+            logger.debug("flowad plug-in %s not loaded: %s", entry.name, error)
+
+
+_add_plugins(app)
 
 
 register_table_commands(app)

@@ -18,11 +18,11 @@ import typer
 from rich.table import Table as RichTable
 
 from flowad.cli.common import Quiet, command, out, progress_bar
-from flowad.detectors import FlowDetector
 from flowad.evaluation.iact_report import write_iact_report
 from flowad.iact import load_camera, load_events, save_events, simulate_events
 from flowad.iact.pipeline import GammaHadronSeparator
 from flowad.iact.separator_files import load_separator, save_separator
+from flowad.models import FlowDetector
 
 __all__ = ["iact_app"]
 

@@ -12,14 +12,13 @@ import pandas as pd
 import typer
 
 from flowad import io
-from flowad.cli.common import Quiet, command, csv_list, integer, out, progress_bar, setup_logging
+from flowad.cli.common import Quiet, command, csv_list, out, progress_bar
+from flowad.core.image_estimator import BaseImageDetector
 from flowad.datasets import load_image_folder
 from flowad.datasets.textures import TEXTURES, write_texture_sets
 from flowad.evaluation.heatmaps import write_overlays
-from flowad.evaluation.image_bench import ImageBenchConfig, run_image_bench
 from flowad.evaluation.image_metrics import evaluate_image_detector_outputs
-from flowad.evaluation.image_report import write_image_report
-from flowad.images import IMAGE_MODELS, BaseImageDetector
+from flowad.models.registry import IMAGE_MODELS, image_model
 
 __all__ = ["data_app", "image_app"]
 
@@ -65,7 +64,7 @@ def fit(
                     "contamination": contamination if contamination == "auto" else float(contamination)}
     if epochs is not None:
         params["max_epochs"] = epochs
-    detector = IMAGE_MODELS[model](**params)
+    detector = image_model(model, **params)
     with progress_bar(quiet) as progress:
         progress.add_task(f"fit {model} on {len(normal)} images", total=None, status="")
         detector.fit(normal)
@@ -105,35 +104,3 @@ def score(
         paths = write_overlays(heatmaps, data.images, maps, data.masks, [f"{k}_{n}" for k, n in
                                                                         zip(data.kinds, data.names, strict=True)])
         out.print(f"{len(paths)} heatmaps written to {heatmaps}/")
-
-
-@command(image_app, "bench")
-def bench(
-    models: Annotated[str, typer.Option(help="Comma-separated image models.")] = ",".join(IMAGE_MODELS),
-    texture_names: Annotated[str, typer.Option(
-        "--textures", help="Comma-separated textures ('' for none).")] = ",".join(TEXTURES),
-    digit_sets: Annotated[str, typer.Option(help="fashion_mnist and/or mnist ('' for none).")] = "fashion_mnist",
-    classes: Annotated[str, typer.Option(help="Normal classes of the digit tasks.")] = "0,1,2,3,4,5,6,7,8,9",
-    max_train: Annotated[int, typer.Option(help="Training images per digit task.")] = 1000,
-    max_test: Annotated[int, typer.Option(help="Test images per digit task (stratified).")] = 2000,
-    threads: Annotated[int, typer.Option(help="torch threads for the run.")] = 1,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Results and report folder.")] = Path(
-        "runs/image_bench"),
-    quiet: Quiet = False,
-) -> None:
-    """Benchmark the image models on the texture defect set and the digit one-class tasks."""
-    setup_logging(True)
-    config = ImageBenchConfig(
-        models=csv_list(models) or [],
-        textures=csv_list(texture_names) or [],
-        digit_sets=csv_list(digit_sets) or [],
-        digit_classes=[integer(c, "classes") for c in csv_list(classes) or []],
-        digit_max_train=max_train,
-        digit_max_test=max_test,
-        torch_threads=threads,
-    )
-    with progress_bar(quiet) as progress:
-        task = progress.add_task("image bench", total=None, status="")
-        run_image_bench(config, output, on_job=lambda what: progress.update(task, status=what))
-    md, page = write_image_report(output)
-    out.print(f"results: {output}/results.csv; report: {md} and {page}")

@@ -13,7 +13,7 @@ import typer
 from flowad import io
 from flowad.cli.common import Quiet, command, csv_list, integer, out, progress_bar
 from flowad.datasets import ImageSet, load_image_folder, write_image_folder
-from flowad.images import UNetSegmenter
+from flowad.models import UNetSegmenter
 from flowad.synth import BLENDS, FLOW_KINDS, SIMPLE_GENERATORS, PatchSampler, simple_anomalies, synthetic_anomalies
 
 __all__ = ["synth_app"]

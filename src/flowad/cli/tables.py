@@ -24,15 +24,15 @@ from flowad import io
 from flowad.cli.common import LabelColumn, Quiet, command, csv_list, progress_bar, say
 from flowad.cli.scale import ENGINES, score_engine
 from flowad.core.calibration import CALIBRATIONS
+from flowad.core.distributed import distributed_session, is_main_process
 from flowad.core.estimator import BaseDetector, contamination_value
 from flowad.core.model_files import check_model_target, is_model
 from flowad.core.safe_files import atomic_write_text, check_not_inputs
 from flowad.core.table_files import read_table, write_table
 from flowad.core.table_schema import LABEL_NAMES, check_labels, infer_schema
-from flowad.detectors import available_detectors, make_detector
-from flowad.detectors.distributed import distributed_session, is_main_process
-from flowad.evaluation.metrics import evaluate_detector
 from flowad.evaluation.table_report import evaluation_page, scoring_page
+from flowad.evaluation.tabular_metrics import evaluate_detector
+from flowad.models import available_detectors, make_detector
 
 __all__ = ["evaluate", "fit", "register", "score"]
 

@@ -18,13 +18,12 @@ import pandas as pd
 import typer
 
 from flowad import io
-from flowad.cli.common import Quiet, command, csv_list, integer, out, progress_bar, say
+from flowad.cli.common import Quiet, command, csv_list, out, progress_bar, say
 from flowad.cli.images import data_app
 from flowad.core.safe_files import check_not_inputs
 from flowad.core.table_files import write_table
 from flowad.datasets.vehicle import FAULT_KINDS, vehicle_sensors
-from flowad.detectors import available_detectors
-from flowad.evaluation.ts_bench import TS_DATASETS, TS_METHODS, TSBenchConfig, run_ts_bench
+from flowad.models import available_detectors
 from flowad.timeseries import StreamingScorer, WindowDetector
 
 __all__ = ["ts_app"]
@@ -186,34 +185,6 @@ def score(
     write_table(pd.DataFrame({"row": np.arange(len(scores)), "score": scores,
                               "p_value": detector.p_values_of_scores(scores), "is_anomaly": flagged}), output)
     say(f"scored {len(scores)} points: {int(flagged.sum())} flagged as anomalies -> {output}")
-
-
-@command(ts_app, "bench")
-def bench(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Results and report folder.")] = Path(
-        "docs/results/timeseries"),
-    methods: Annotated[str, typer.Option(help="Comma-separated registry names.")] = ",".join(TS_METHODS),
-    datasets: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(TS_DATASETS)}.")] = ",".join(
-        TS_DATASETS),
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
-    window: Annotated[int, typer.Option(help="Window length for every method.")] = 16,
-    stride: Annotated[int, typer.Option(help="Stride for every method.")] = 1,
-    vehicle_train: Annotated[int, typer.Option(help="Points of the clean training drive.")] = 8000,
-    vehicle_test: Annotated[int, typer.Option(help="Points of each faulty test drive.")] = 10_000,
-    threads: Annotated[int | None, typer.Option(help="torch threads for the run.")] = None,
-    quiet: Quiet = False,
-) -> None:
-    """Five detectors on the same windows: vehicle faults by kind, UCR #135, Yahoo, MIT-BIH; report + PNGs."""
-    logging.getLogger().setLevel(logging.WARNING)
-    config = TSBenchConfig(methods=csv_list(methods) or [], datasets=csv_list(datasets) or [],
-                           seeds=[integer(s, "seeds") for s in csv_list(seeds) or []], window=window, stride=stride,
-                           vehicle_train_points=vehicle_train, vehicle_test_points=vehicle_test,
-                           torch_threads=threads)
-    with progress_bar(quiet) as progress:
-        task = progress.add_task("ts bench", total=None, status="")
-        run_ts_bench(config, output, on_job=lambda done, total, what: progress.update(
-            task, completed=done, total=total, status=what))
-    out.print(f"results: {output}/results.csv; report: {output}/report.md")
 
 
 @command(data_app, "vehicle")

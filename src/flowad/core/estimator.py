@@ -388,7 +388,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
 
 def _agreed(random_state):
     """The same seed on every rank of a data-parallel group (``random_state`` itself outside one)."""
-    from flowad.detectors.distributed import agreed_random_state
+    from flowad.core.distributed import agreed_random_state
 
     return agreed_random_state(random_state)
 

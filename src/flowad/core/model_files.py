@@ -90,17 +90,17 @@ WEIGHTS_FILE = "weights.safetensors"
 
 #: Class name in a model file -> the module that defines it (imported only when such a file loads).
 MODEL_CLASSES: dict[str, str] = {
-    "FlowDetector": "flowad.detectors.flow",
-    "AutoencoderDetector": "flowad.detectors.autoencoder",
-    "IsolationForestDetector": "flowad.detectors.baselines",
-    "OneClassSVMDetector": "flowad.detectors.baselines",
-    "EllipticEnvelopeDetector": "flowad.detectors.baselines",
-    "LOFDetector": "flowad.detectors.baselines",
-    "WindowDetector": "flowad.timeseries.detector",
-    "ConvAutoencoderDetector": "flowad.images.autoencoder",
-    "PatchFlowDetector": "flowad.images.patchflow",
-    "FastFlowDetector": "flowad.images.fastflow",
-    "UNetSegmenter": "flowad.images.unet",
+    "FlowDetector": "flowad.models.tabular_flow.estimator",
+    "AutoencoderDetector": "flowad.models.tabular_autoencoder.estimator",
+    "IsolationForestDetector": "flowad.models.baselines.sklearn_adapters",
+    "OneClassSVMDetector": "flowad.models.baselines.sklearn_adapters",
+    "EllipticEnvelopeDetector": "flowad.models.baselines.sklearn_adapters",
+    "LOFDetector": "flowad.models.baselines.sklearn_adapters",
+    "WindowDetector": "flowad.timeseries.window_detector",
+    "ConvAutoencoderDetector": "flowad.models.conv_autoencoder.estimator",
+    "PatchFlowDetector": "flowad.models.patchflow.estimator",
+    "FastFlowDetector": "flowad.models.fastflow.estimator",
+    "UNetSegmenter": "flowad.models.unet.estimator",
     "PatchSampler": "flowad.synth.sampler",
 }
 

@@ -26,7 +26,7 @@ How feature columns become numbers (:meth:`TableSchema.encode`):
   to the most frequent (``K - 1``); a category never seen in training gets the code ``-1``, one
   level beyond the rarest, so that it reads as unusual. Detectors see integer codes as discrete
   values: a flow spreads each code uniformly over its unit bin while training (dequantisation,
-  :mod:`flowad.detectors.preprocessing`), so its likelihood is an exact density of what it sees;
+  :mod:`flowad.core.preprocessing`), so its likelihood is an exact density of what it sees;
 - missing values: by default (``missing="error"``) an error that names each column and how many
   rows; with ``missing="impute"`` each missing value is replaced by the column's training median
   (numeric) or most frequent value (boolean, categorical), and every feature column ``c`` gains a

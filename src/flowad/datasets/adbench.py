@@ -14,21 +14,23 @@ __all__ = ["adbench_root", "list_adbench", "load_adbench", "load_npz_folder"]
 
 
 def adbench_root(suite: str = "classical") -> Path:
-    """Folder of an ADBench suite: ``$FLOWAD_ADBENCH/<suite>`` or ``../shared/data/adbench/<suite>``
-    seen from the current directory or from this source tree.
+    """Folder of an ADBench suite: ``$FLOWAD_ADBENCH/<suite>``.
+
+    ADBench is not shipped with flowad; point ``FLOWAD_ADBENCH`` at a folder holding one subfolder
+    of ``.npz`` files per suite (``classical``, ``mvtec_resnet18``), or give ``flowad bench --suite``
+    the folder itself.
 
     Raises:
-        FileNotFoundError: If no candidate exists.
+        FileNotFoundError: If the variable is not set or the folder does not exist.
     """
-    candidates = []
-    if "FLOWAD_ADBENCH" in os.environ:
-        candidates.append(Path(os.environ["FLOWAD_ADBENCH"]) / suite)
-    candidates.append(Path.cwd().parent / "shared" / "data" / "adbench" / suite)
-    candidates.append(Path(__file__).resolve().parents[4] / "shared" / "data" / "adbench" / suite)
-    for folder in candidates:
-        if folder.is_dir():
-            return folder
-    raise FileNotFoundError(f"ADBench suite {suite!r} not found; set FLOWAD_ADBENCH (tried {candidates})")
+    root = os.environ.get("FLOWAD_ADBENCH")
+    if not root:
+        raise FileNotFoundError(f"ADBench suite {suite!r}: set FLOWAD_ADBENCH to the folder that holds the suites, "
+                                f"or give the suite's folder itself")
+    folder = Path(root) / suite
+    if not folder.is_dir():
+        raise FileNotFoundError(f"ADBench suite {suite!r} not found in FLOWAD_ADBENCH={root}")
+    return folder
 
 
 def list_adbench(suite: str = "classical") -> list[str]:

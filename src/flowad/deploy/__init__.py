@@ -1,6 +1,6 @@
 """Running fitted models beyond one process: chunked and Dask scoring of Parquet data, ONNX export.
 
-Distributed *training* lives with the training loop (:mod:`flowad.detectors.distributed`). Dask,
+Distributed *training* lives with the training loop (:mod:`flowad.core.distributed`). Dask,
 distributed and ONNX Runtime are optional (``pip install 'flowad[scale]'``) and imported on use.
 """
 

@@ -1,10 +1,10 @@
 """ONNX export of fitted models: the whole scoring graph, checked against ONNX Runtime.
 
-- :class:`~flowad.detectors.FlowDetector` (MAF, RealNVP, NSF): input rows ``x`` ``(N, D)`` ->
+- :class:`~flowad.models.FlowDetector` (MAF, RealNVP, NSF): input rows ``x`` ``(N, D)`` ->
   ``score`` ``(N,)``, exactly ``score_samples`` (for ``score_type="nll"`` the log-likelihood in
   nats, preprocessing with its tail map, PCA step and constant columns included), in float64 like
   the detector.
-- :class:`~flowad.images.FastFlowDetector`: images ``(N, C, H, W)`` float32 in [0, 1] -> ``score``
+- :class:`~flowad.models.FastFlowDetector`: images ``(N, C, H, W)`` float32 in [0, 1] -> ``score``
   ``(N,)`` and ``anomaly_map`` ``(N, H, W)`` (resize, mirrored margin, backbone, per-image
   LayerNorm, 2D flows, margin cut, bilinear upsampling, optional Gaussian blur), in float32 like
   the detector. The image size is fixed at export time (``image_size``); the number of images is
@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from flowad.detectors.flow import FlowDetector
-from flowad.images.backbone import EfficientNetLite0Features
-from flowad.images.fastflow import FastFlowDetector, fastflow_map
-from flowad.images.maps import gaussian_smooth
+from flowad.backbones.efficientnet import EfficientNetLite0Features
+from flowad.core.image_maps import gaussian_smooth
+from flowad.models.fastflow.estimator import FastFlowDetector, fastflow_map
+from flowad.models.tabular_flow.estimator import FlowDetector
 
 __all__ = ["FastFlowScoring", "FlowScoring", "export_onnx", "onnx_scores"]
 
@@ -49,7 +49,7 @@ class FlowScoring(nn.Module):
     """``FlowDetector.score_samples`` as one torch module (float64): rows ``(N, D)`` -> ``(N,)``.
 
     Args:
-        detector: A fitted :class:`~flowad.detectors.FlowDetector`.
+        detector: A fitted :class:`~flowad.models.FlowDetector`.
     """
 
     def __init__(self, detector: FlowDetector) -> None:
@@ -115,7 +115,7 @@ class FastFlowScoring(nn.Module):
     -> ``(score (N,), anomaly_map (N, H, W))``.
 
     Args:
-        detector: A fitted :class:`~flowad.images.FastFlowDetector`.
+        detector: A fitted :class:`~flowad.models.FastFlowDetector`.
     """
 
     def __init__(self, detector: FastFlowDetector) -> None:

@@ -2,7 +2,7 @@
 
 from flowad.evaluation.demo import run_demo
 from flowad.evaluation.markdown import markdown_table
-from flowad.evaluation.metrics import (
+from flowad.evaluation.tabular_metrics import (
     DetectionMetrics,
     best_f1,
     evaluate_detector,

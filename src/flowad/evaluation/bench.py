@@ -23,8 +23,8 @@ import torch
 from flowad._version import __version__
 from flowad.datasets import adbench_root, load_breast_cancer_anomaly, load_npz_folder, split, subsample
 from flowad.datasets.splits import PROTOCOLS
-from flowad.detectors import available_detectors, make_detector
-from flowad.evaluation.metrics import evaluate_scores
+from flowad.evaluation.tabular_metrics import evaluate_scores
+from flowad.models import available_detectors, make_detector
 
 __all__ = ["BenchConfig", "DatasetSpec", "PeakMemory", "resolve_datasets", "run_bench"]
 

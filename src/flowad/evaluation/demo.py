@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from flowad.datasets import load_breast_cancer_anomaly, oneclass_split
-from flowad.detectors import available_detectors, make_detector
 from flowad.evaluation.markdown import markdown_table
-from flowad.evaluation.metrics import evaluate_detector
 from flowad.evaluation.plots import plot_roc_curves, plot_score_histograms
+from flowad.evaluation.tabular_metrics import evaluate_detector
+from flowad.models import available_detectors, make_detector
 
 __all__ = ["run_demo"]
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
-from PIL import Image
 
 __all__ = ["overlay", "write_overlays"]
 
@@ -21,6 +19,8 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 def overlay(image: np.ndarray, heatmap: np.ndarray, mask: np.ndarray | None, low: float, high: float) -> np.ndarray:
     """One strip ``(H, 3W, 3)`` uint8: the image, the heatmap (scaled from ``low`` to ``high``) blended
     over it, and the mask (black if None)."""
+    from matplotlib import colormaps
+
     base = _rgb(image).astype(np.float32)
     scaled = np.clip((heatmap - low) / max(high - low, 1e-12), 0, 1)
     colour = colormaps["inferno"](scaled)[..., :3] * 255
@@ -44,6 +44,8 @@ def write_overlays(folder: str | Path, images: np.ndarray, maps: np.ndarray, mas
     if len(images) != len(maps) or len(names) != len(maps):
         raise ValueError(f"images, maps and names must have the same length, got {len(images)}, {len(maps)}, "
                          f"{len(names)}")
+    from PIL import Image
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     low, high = np.percentile(maps, [1, 99.9])

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flowad.evaluation.metrics import roc_auc
+from flowad.evaluation.tabular_metrics import roc_auc
 
 __all__ = [
     "DEFAULT_ACCEPTANCES",

@@ -13,20 +13,15 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.patches import Ellipse  # noqa: E402
-
-from flowad.evaluation.html_page import html_page, html_table, img_tag  # noqa: E402
-from flowad.evaluation.iact_metrics import DEFAULT_ACCEPTANCES, SeparationMetrics, evaluate_separation  # noqa: E402
-from flowad.evaluation.markdown import markdown_table  # noqa: E402
-from flowad.iact.camera import CameraGeometry  # noqa: E402
-from flowad.iact.pipeline import FLOW_FEATURES, HillasFeatures  # noqa: E402
+from flowad.evaluation.figures import subplots
+from flowad.evaluation.html_page import html_page, html_table, img_tag
+from flowad.evaluation.iact_metrics import DEFAULT_ACCEPTANCES, SeparationMetrics, evaluate_separation
+from flowad.evaluation.markdown import markdown_table
+from flowad.iact.camera import CameraGeometry
+from flowad.iact.pipeline import FLOW_FEATURES, HillasFeatures
 
 __all__ = ["draw_camera_image", "efficiency_table", "plot_feature_histograms", "plot_gamma_roc", "write_iact_report"]
 
@@ -69,6 +64,9 @@ def draw_camera_image(ax, camera: CameraGeometry, image: np.ndarray, mask: np.nd
     Returns:
         The pixel ``PolyCollection`` (for a colour bar).
     """
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Ellipse
+
     polygons = _pixel_polygons(camera)
     pixels = PolyCollection(polygons, array=np.asarray(image, dtype=float), cmap=cmap, edgecolors="face",
                             linewidths=0.1)
@@ -106,7 +104,7 @@ def plot_feature_histograms(table: pd.DataFrame, y: np.ndarray, path: str | Path
     labels = np.asarray(y)
     cols = min(4, max(len(names), 1))
     rows = max(-(-len(names) // cols), 1)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.3 * rows), dpi=100, squeeze=False)
+    fig, axes = subplots(rows, cols, extra="iact", figsize=(3.0 * cols, 2.3 * rows), dpi=100, squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
         values = table[name].to_numpy(dtype=float)[valid]
         lo, hi = np.percentile(values, [0.5, 99.5]) if values.size else (0.0, 1.0)
@@ -122,7 +120,6 @@ def plot_feature_histograms(table: pd.DataFrame, y: np.ndarray, path: str | Path
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -139,7 +136,7 @@ def plot_gamma_roc(y: np.ndarray, gammaness: dict[str, np.ndarray], path: str | 
     """
     labels = np.asarray(y)
     n_h = max(int((labels == 1).sum()), 1)
-    fig, ax = plt.subplots(figsize=(5.4, 4.4), dpi=110)
+    fig, ax = subplots(extra="iact", figsize=(5.4, 4.4), dpi=110)
     for i, (name, scores) in enumerate(gammaness.items()):
         s = np.asarray(scores, dtype=float)
         order = np.argsort(-s, kind="stable")
@@ -155,7 +152,6 @@ def plot_gamma_roc(y: np.ndarray, gammaness: dict[str, np.ndarray], path: str | 
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -260,7 +256,7 @@ def _example_figure(path: Path, images: np.ndarray, labels: np.ndarray, keep: np
     params = step.transform(sample)
     model, scores = next(iter(gammaness.items())) if gammaness else ("", None)
     cols = max(n, 1)
-    fig, axes = plt.subplots(2, cols, figsize=(3.3 * cols, 6.4), dpi=100, squeeze=False)
+    fig, axes = subplots(2, cols, extra="iact", figsize=(3.3 * cols, 6.4), dpi=100, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for k, event in enumerate(picks):
@@ -275,5 +271,4 @@ def _example_figure(path: Path, images: np.ndarray, labels: np.ndarray, keep: np
         ax.title.set_fontsize(8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path

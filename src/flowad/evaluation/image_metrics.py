@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from flowad.evaluation.metrics import best_f1, roc_auc
+from flowad.evaluation.tabular_metrics import best_f1, roc_auc
 
 __all__ = [
     "ImageMetrics",

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import roc_curve
+
+from flowad.evaluation.figures import subplots
 
 __all__ = ["plot_roc_curves", "plot_score_histograms"]
 
@@ -23,7 +21,7 @@ def plot_roc_curves(y_true: np.ndarray, anomaly_scores: dict[str, np.ndarray], p
         anomaly_scores: Detector name -> scores of shape ``(N,)``, higher = more anomalous.
         path: PNG file to write.
     """
-    fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=110)
+    fig, ax = subplots(figsize=(5.2, 4.6), dpi=110)
     for name, scores in anomaly_scores.items():
         fpr, tpr, _ = roc_curve(y_true, scores)
         ax.plot(fpr, tpr, lw=1.4, label=name)
@@ -32,7 +30,6 @@ def plot_roc_curves(y_true: np.ndarray, anomaly_scores: dict[str, np.ndarray], p
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -49,7 +46,7 @@ def plot_score_histograms(y_true: np.ndarray, anomaly_scores: dict[str, np.ndarr
     names = list(anomaly_scores)
     cols = min(4, len(names))
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows), dpi=100, squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows), dpi=100, squeeze=False)
     y = np.asarray(y_true).astype(bool)
     for ax, name in zip(list(axes.flat)[: len(names)], names, strict=True):
         scores = np.asarray(anomaly_scores[name])
@@ -72,5 +69,4 @@ def plot_score_histograms(y_true: np.ndarray, anomaly_scores: dict[str, np.ndarr
                   fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)

@@ -7,16 +7,13 @@ import html
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from flowad.evaluation.html_page import html_page, html_table, img_tag  # noqa: E402
-from flowad.evaluation.markdown import markdown_table  # noqa: E402
-from flowad.evaluation.plots import plot_roc_curves  # noqa: E402
+from flowad.evaluation.figures import subplots
+from flowad.evaluation.html_page import html_page, html_table, img_tag
+from flowad.evaluation.markdown import markdown_table
+from flowad.evaluation.plots import plot_roc_curves
 
 __all__ = ["summarize", "write_report"]
 
@@ -58,7 +55,7 @@ def summarize(results: pd.DataFrame, protocol: str) -> dict[str, pd.DataFrame]:
 
 def _rank_plot(ranks: pd.DataFrame, path: Path, title: str) -> Path:
     order = ranks.mean().sort_values().index
-    fig, ax = plt.subplots(figsize=(6.4, 0.38 * len(order) + 1.2), dpi=110)
+    fig, ax = subplots(figsize=(6.4, 0.38 * len(order) + 1.2), dpi=110)
     rng = np.random.default_rng(0)
     for i, name in enumerate(order):
         values = ranks[name].to_numpy()
@@ -71,7 +68,6 @@ def _rank_plot(ranks: pd.DataFrame, path: Path, title: str) -> Path:
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

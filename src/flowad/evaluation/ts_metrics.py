@@ -2,7 +2,7 @@
 
 Labels: 1 = anomalous point. Anomaly scores: higher = more anomalous (``-score_samples``).
 
-- **Point-wise**: ROC-AUC and PR-AUC of the point scores (:mod:`flowad.evaluation.metrics`);
+- **Point-wise**: ROC-AUC and PR-AUC of the point scores (:mod:`flowad.evaluation.tabular_metrics`);
   precision, recall and F1 of the points flagged at the detector's own threshold (from training data).
 - **Event-wise** (range-based): an *event* is a maximal run of consecutive anomalous points. Event
   recall is the share of labelled events with at least one flagged point inside (however many points
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from flowad.evaluation.metrics import _check_labels, _check_scores, pr_auc, precision_recall_f1, roc_auc
+from flowad.evaluation.tabular_metrics import _check_labels, _check_scores, pr_auc, precision_recall_f1, roc_auc
 
 __all__ = [
     "SeriesMetrics",

@@ -1,7 +1,7 @@
 """Normalizing flows (torch only): vector flows from zuko through one factory; image flows (Glow,
 FastFlow's 2D flow) built from the invertible layers in ``layers2d``."""
 
-from flowad.flows.fastflow import FastFlow2d
+from flowad.flows.fastflow2d import FastFlow2d
 from flowad.flows.glow import Glow
 from flowad.flows.layers2d import (
     ActNorm2d,

@@ -3,7 +3,7 @@
 :class:`HillasFeatures` turns raw camera images into one feature table (tail-cuts cleaning,
 :func:`~flowad.iact.hillas.hillas_parameters`, :func:`~flowad.iact.features.magic_features`, the
 number of surviving pixels and a ``valid`` flag). :class:`GammaHadronSeparator` composes it with a
-detector (a :class:`~flowad.detectors.FlowDetector` by default) and turns the detector's score into
+detector (a :class:`~flowad.models.FlowDetector` by default) and turns the detector's score into
 a *gammaness*, higher = more gamma-like. It also takes precomputed feature tables (a
 ``pandas.DataFrame``), e.g. the UCI MAGIC set, whose column names (``fLength``, ...) are mapped to
 the names used here.
@@ -44,11 +44,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from flowad.detectors import FlowDetector
 from flowad.iact.camera import CameraGeometry, load_camera
 from flowad.iact.cleaning import tailcuts_clean
 from flowad.iact.features import magic_features
 from flowad.iact.hillas import hillas_parameters
+from flowad.models import FlowDetector
 
 __all__ = [
     "FEATURE_TRANSFORMS",

@@ -2,7 +2,7 @@
 low-likelihood region to make synthetic anomalies.
 
 Square regions of random size are cut from the normal images and resized to ``patch_size``, so the
-patches carry structure at several scales. A :class:`~flowad.detectors.flow.FlowDetector` (MAF) fitted
+patches carry structure at several scales. A :class:`~flowad.models.tabular_flow.estimator.FlowDetector` (MAF) fitted
 to the flattened 8-bit patches owns preprocessing (dequantisation included), training and early
 stopping. Patches are drawn away from the typical set in three ways:
 
@@ -32,10 +32,10 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from flowad.core.estimator import prefixed, unprefixed
+from flowad.core.training import EpochCallback
 from flowad.datasets.defects import size_range
-from flowad.detectors.base import prefixed, unprefixed
-from flowad.detectors.flow import FlowDetector
-from flowad.detectors.training import EpochCallback
+from flowad.models.tabular_flow.estimator import FlowDetector
 from flowad.synth.paste import check_images, random_patches
 
 __all__ = ["BANDS", "METHODS", "PatchSampler"]
@@ -69,7 +69,7 @@ class PatchSampler(BaseEstimator):
         random_state: Seed of the patches and of training; ``None`` for fresh randomness.
 
     Attributes:
-        detector_: The fitted :class:`~flowad.detectors.flow.FlowDetector` (``pca_components=None``,
+        detector_: The fitted :class:`~flowad.models.tabular_flow.estimator.FlowDetector` (``pca_components=None``,
             so the flow sees every pixel and can be inverted exactly).
         train_log_likelihood_: Shape ``(max_patches,)``, sorted log-likelihoods (nats, pixel units
             0..255) of the training patches; the bands of ``"rejection"`` are its quantiles.

@@ -1,8 +1,8 @@
 """Anomaly detection on univariate and multivariate series: sliding windows, any flowad detector
 per window, point scores, and streaming scores equal to batch scores."""
 
-from flowad.timeseries.detector import WindowDetector
 from flowad.timeseries.streaming import StreamingScorer, stream_scores
+from flowad.timeseries.window_detector import WindowDetector
 from flowad.timeseries.windows import (
     POINT_SCORES,
     SeriesScaler,

@@ -1,0 +1,21 @@
+"""Classic detectors on the flowad contract: scikit-learn adapters and PyOD peers."""
+
+from flowad.models.baselines.pyod_peers import PEERS, PyODDetector, available_peers
+from flowad.models.baselines.sklearn_adapters import (
+    EllipticEnvelopeDetector,
+    IsolationForestDetector,
+    LOFDetector,
+    OneClassSVMDetector,
+    SklearnAdapter,
+)
+
+__all__ = [
+    "EllipticEnvelopeDetector",
+    "IsolationForestDetector",
+    "LOFDetector",
+    "OneClassSVMDetector",
+    "PEERS",
+    "PyODDetector",
+    "SklearnAdapter",
+    "available_peers",
+]
