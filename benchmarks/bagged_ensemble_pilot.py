@@ -1,4 +1,4 @@
-"""Pilot: three MAFs fitted on *different* early-stopping splits (bagging), mixed as in FlowDetector(n_flows=3).
+"""Pilot: three MAFs fitted on *different* early-stopping splits (bagging), mixed as in FlowEnsembleDetector(n_flows=3).
 
 Honest-threshold design: a common 10% slice of the training rows is held out from every member
 (for a threshold; ROC-AUC does not need one); each member is a default ``FlowDetector`` with its

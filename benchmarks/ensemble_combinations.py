@@ -1,4 +1,4 @@
-"""How should three flows be combined? One ``FlowDetector(n_flows=3)`` fit per (set, seed), scored four ways.
+"""How should three flows be combined? One ``FlowEnsembleDetector(n_flows=3)`` fit per (set, seed), scored four ways.
 
 The same three MAFs (a bagged ensemble: each flow has its own random start and its own
 training / early-stopping split of the rows left after the common threshold slice) give, per test row:
@@ -26,7 +26,7 @@ import torch
 from flowad.datasets import adbench_root, load_npz_folder, split, subsample
 from flowad.evaluation.markdown import markdown_table
 from flowad.evaluation.tabular_metrics import roc_auc
-from flowad.models import FlowDetector
+from flowad.models import FlowDetector, FlowEnsembleDetector
 
 COMBINATIONS = ("single", "mix", "meanlog", "minlog")
 
@@ -46,7 +46,7 @@ def summarize(path: Path, report: Path) -> None:
     per_set = per_set.rename(columns={"seed": "seeds"})
     per_set.loc["mean"] = [*per_set[list(COMBINATIONS)].mean(), per_set["seeds"].sum()]
     text = ["# Three flows, four ways to combine them (oneclass protocol)", "",
-            "One bagged `FlowDetector(n_flows=3)` per (set, seed); `single` is its first flow alone, "
+            "One bagged `FlowEnsembleDetector(n_flows=3)` per (set, seed); `single` is its first flow alone, "
             "`mix` and `meanlog` are `combine=\"mixture\"` and `combine=\"geometric\"`, `minlog` the "
             "lowest of the three log-densities. Mean ROC-AUC over the seeds run. "
             "Produced by `benchmarks/ensemble_combinations.py`.", "",
@@ -79,7 +79,7 @@ def main() -> None:
                 if (name, seed) in done:
                     continue
                 X_train, X_test, y_test = split("oneclass", X, y, random_state=seed)
-                det = FlowDetector(n_flows=3, random_state=seed).fit(X_train)
+                det = FlowEnsembleDetector(n_flows=3, random_state=seed).fit(X_train)
                 row = {"dataset": name, "seed": seed}
                 for combo, s in combined_scores(det, X_test).items():
                     row[combo] = roc_auc(y_test, -np.where(np.isfinite(s), s, -1e300))

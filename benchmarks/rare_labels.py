@@ -1,5 +1,5 @@
 """The rare-event setting: a few anomalies are labelled in the training data. Does two-class
-training (``FlowDetector(negatives="labels")``) beat the plain one-class flow?
+training (``TwoClassFlowDetector``) beat the plain one-class flow?
 
 ADBench's unsupervised split (stratified 70/30; the training part keeps its anomalies). The
 one-class flow fits the training part unlabelled; the two-class flow gets 1% or 5% of the
@@ -23,7 +23,7 @@ from flowad.datasets import load_adbench, subsample
 from flowad.datasets.splits import unsupervised_indices
 from flowad.evaluation.markdown import markdown_table
 from flowad.evaluation.tabular_metrics import pr_auc, roc_auc
-from flowad.models import FlowDetector
+from flowad.models import FlowDetector, TwoClassFlowDetector
 
 DATASETS = "thyroid,cardio,satellite,shuttle,mammography,pendigits,magic.gamma,annthyroid"
 SHARES = (0.0, 0.01, 0.05)
@@ -44,7 +44,7 @@ def run(name: str, seed: int, max_rows: int) -> list[dict]:
             n_labelled = max(1, int(round(share * len(anomalies))))
             labels = np.zeros(len(X_train), np.int64)
             labels[rng.choice(anomalies, n_labelled, replace=False)] = 1
-            detector = FlowDetector(negatives="labels", random_state=seed).fit(X_train, labels)
+            detector = TwoClassFlowDetector(negatives="labels", random_state=seed).fit(X_train, labels)
         score = -detector.score_samples(X_test)
         rows.append({"dataset": name, "seed": seed, "labelled_share": share, "n_labelled": n_labelled,
                      "roc_auc": roc_auc(y_test, score), "pr_auc": pr_auc(y_test, score)})
@@ -85,7 +85,7 @@ def main() -> None:
             "ADBench unsupervised split (70/30, stratified, training part keeps its anomalies), sets capped at "
             f"10,000 rows, seeds {sorted(rows.seed.unique().tolist())}. Unlabelled: one-class `FlowDetector()` on the "
             "whole training part. 1% / 5% labelled: that share of the training anomalies (at least one) marked as "
-            "negatives for `FlowDetector(negatives=\"labels\")`. Produced by `benchmarks/rare_labels.py`.", "",
+            "negatives for `TwoClassFlowDetector`. Produced by `benchmarks/rare_labels.py`.", "",
             markdown_table(table.reset_index())]
     (args.out / "rare_labels.md").write_text("\n".join(text))
 

@@ -31,7 +31,7 @@ import psutil
 import torch
 import torch.multiprocessing as mp
 
-from flowad import FlowDetector, io
+from flowad import FlowDetector, FlowOptions, io
 from flowad.deploy import dask_client, export_onnx, onnx_scores, score_parquet, score_parquet_dask
 from flowad.evaluation.bench import PeakMemory, machine_info
 from flowad.evaluation.markdown import markdown_table
@@ -124,7 +124,8 @@ def _ddp_worker(rank: int, world: int, port: int, batch_size: int, epochs: int, 
     X = synthetic(rows, seed=7)
     stamps = []
     with distributed_session("gloo"):
-        detector = FlowDetector("maf", max_epochs=epochs, patience=epochs, batch_size=batch_size, random_state=0)
+        detector = FlowDetector("maf", max_epochs=epochs, random_state=0,
+                                options=FlowOptions(patience=epochs, batch_size=batch_size))
         start = time.perf_counter()
         detector.fit(X, callback=lambda *_: stamps.append(time.perf_counter()))
     if rank == 0:

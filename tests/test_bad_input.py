@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from flowad import make_detector
-from flowad.models import DETECTORS
+from flowad.models import DETECTORS, FlowOptions
 
 from .conftest import FAST
 
@@ -60,24 +60,31 @@ def test_score_rejects(fitted, name, X, match):
 
 
 @pytest.mark.parametrize(
-    "params, match",
+    "name, params, match",
     [
-        ({"flow": "glow"}, "flow"),
-        ({"score_type": "energy"}, "score_type"),
-        ({"contamination": 0.9}, "contamination"),
-        ({"contamination": "most"}, "contamination"),
-        ({"transforms": 0}, "transforms"),
-        ({"n_flows": 0}, "n_flows"),
-        ({"n_flows": 2, "score_type": "latent_norm"}, "n_flows=2 needs score_type='nll'"),
-        ({"n_flows": 2, "negatives": "synthetic"}, "n_flows=2 supports one-class training only"),
-        ({"n_flows": 2, "combine": "median"}, "combine"),
-        ({"learning_rate": -1.0}, "learning_rate"),
-        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ("maf", {"flow": "glow"}, "flow"),
+        ("maf", {"score_type": "energy"}, "score_type"),
+        ("maf", {"contamination": 0.9}, "contamination"),
+        ("maf", {"contamination": "most"}, "contamination"),
+        ("maf", {"transforms": 0}, "transforms"),
+        ("maf", {"learning_rate": -1.0}, "learning_rate"),
+        ("maf", {"calibration": "always"}, "calibration"),
+        ("maf", {"options": {"batch_size": 3}}, "options"),
+        ("maf_ensemble", {"n_flows": 0}, "n_flows"),
+        ("maf_ensemble", {"combine": "median"}, "combine"),
+        ("maf_ensemble", {"score_type": "latent_norm"}, "invalid parameters"),
     ],
 )
-def test_bad_hyper_parameters_are_named(params, match):
+def test_bad_hyper_parameters_are_named(name, params, match):
     with pytest.raises(ValueError, match=match):
-        make_detector("maf", **params).fit(GOOD)
+        make_detector(name, **params).fit(GOOD)
+
+
+@pytest.mark.parametrize("option, value", [("batch_size", 0), ("validation_fraction", 1.0), ("threshold", "median"),
+                                           ("pca_components", "some")])
+def test_bad_options_are_named(option, value):
+    with pytest.raises(ValueError, match=f"FlowOptions.{option}"):
+        FlowOptions(**{option: value})
 
 
 def test_unknown_detector_and_parameter():

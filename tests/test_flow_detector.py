@@ -1,5 +1,7 @@
 """FlowDetector: detection floors on real data, determinism, scores, thresholds, preprocessing."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from flowad.core.preprocessing import TabularScaler
 from flowad.core.training import TrainingConfig, TrainingHistory, train_module, trimmed_mean, warn_if_untrained
 from flowad.datasets import load_adbench, oneclass_split
 from flowad.evaluation import roc_auc
+from flowad.models import FlowEnsembleDetector, FlowOptions
 
 
 def test_thyroid_roc_auc_floor():
@@ -66,11 +69,11 @@ def test_contamination_threshold_flags_that_share_of_unseen_normals(blobs):
 
 def test_chi2_threshold_is_analytic(blobs):
     train, _ = blobs
-    detector = FlowDetector(score_type="latent_norm", threshold="chi2", contamination=0.05,
+    detector = FlowDetector(score_type="latent_norm", options=FlowOptions(threshold="chi2"), contamination=0.05,
                             max_epochs=3, random_state=0).fit(train)
     assert detector.offset_ == pytest.approx(-chi2.ppf(0.95, df=4))
     with pytest.raises(ValueError, match="threshold='chi2'"):
-        FlowDetector(threshold="chi2", max_epochs=2).fit(train)
+        FlowDetector(options=FlowOptions(threshold="chi2"), max_epochs=2).fit(train)
 
 
 def test_constant_columns_are_kept_out_of_the_flow(blobs):
@@ -149,24 +152,22 @@ def test_one_far_validation_row_stops_training_only_without_trimming(trim):
         assert normal_loglik > 1.0  # ~2.8 nats at convergence for a spread of 0.1 in two dimensions
 
 
-def test_files_saved_before_validation_trim_and_tail_bound_existed_load_with_their_old_values(blobs, tmp_path):
+def test_files_saved_before_validation_trim_and_tail_bound_existed_load_with_their_old_values(tmp_path):
+    """A flowad 0.1 file without those parameters was trained with neither: loading keeps it so."""
     import json
+    import shutil
 
     from flowad import io
 
-    train, (test, _) = blobs
-    old = FlowDetector(validation_trim=0.0, tail_bound=None, max_epochs=2, random_state=0).fit(train)
-    io.save(old, tmp_path / "model")
+    shutil.copytree(Path(__file__).parent / "data" / "model_files_v1" / "FlowDetector", tmp_path / "model")
     config_path = tmp_path / "model" / io.CONFIG_FILE
     config = json.loads(config_path.read_text())
     del config["params"]["validation_trim"], config["params"]["tail_bound"]
-    config["format_version"] = 1  # files of flowad 0.1 written before those parameters existed
     config["config_sha256"] = io.config_digest(config)
     config_path.write_text(json.dumps(config))
     loaded = io.load(tmp_path / "model")
-    assert loaded.validation_trim == 0.0 and loaded.tail_bound is None
-    np.testing.assert_array_equal(loaded.score_samples(test), old.score_samples(test))
-    assert FlowDetector().validation_trim == 0.05 and FlowDetector().tail_bound == 100.0
+    assert loaded.options.validation_trim == 0.0 and loaded.tail_bound is None
+    assert FlowOptions().validation_trim == 0.05 and FlowDetector().tail_bound == 100.0
 
 
 def _zero_inflated(n: int = 600, seed: int = 0) -> np.ndarray:
@@ -303,7 +304,7 @@ def test_trimmed_likelihood_resists_contaminated_training_data():
     test = np.vstack([rng.normal(size=(200, 2)), rng.normal(loc=(6, 6), scale=0.2, size=(50, 2))])
     y = np.r_[np.zeros(200), np.ones(50)]
     plain = FlowDetector(max_epochs=60, random_state=0).fit(train)
-    trimmed = FlowDetector(trim_fraction=0.2, max_epochs=60, random_state=0).fit(train)
+    trimmed = FlowDetector(options=FlowOptions(trim_fraction=0.2), max_epochs=60, random_state=0).fit(train)
     assert roc_auc(y, -trimmed.score_samples(test)) > roc_auc(y, -plain.score_samples(test)) + 0.05
     assert roc_auc(y, -trimmed.score_samples(test)) > 0.9
 
@@ -311,8 +312,8 @@ def test_trimmed_likelihood_resists_contaminated_training_data():
 def test_flow_mixture_is_the_mean_of_its_members_densities(blobs):
     """n_flows=3: log p(x) = log((1/3) sum_k p_k(x)); the flows are those of n_flows=5's first three."""
     train, (test, _) = blobs
-    mixture = FlowDetector(max_epochs=5, n_flows=3, random_state=3).fit(train)
-    larger = FlowDetector(max_epochs=5, n_flows=5, random_state=3).fit(train)
+    mixture = FlowEnsembleDetector(max_epochs=5, n_flows=3, random_state=3).fit(train)
+    larger = FlowEnsembleDetector(max_epochs=5, n_flows=5, random_state=3).fit(train)
     x = torch.as_tensor(mixture.scaler_.model_input(test))
     with torch.no_grad():
         members = np.stack([m().log_prob(x).numpy() for m in mixture.flow_.members])
@@ -322,7 +323,7 @@ def test_flow_mixture_is_the_mean_of_its_members_densities(blobs):
             np.testing.assert_array_equal(members[k], larger.flow_.members[k]().log_prob(x).numpy())
     assert not np.allclose(members[1], members[0]) and not np.allclose(members[2], members[1])
     assert mixture.member_epochs_ == [5, 5, 5]
-    with pytest.raises(ValueError, match="latent codes need n_flows=1"):
+    with pytest.raises(ValueError, match="latent codes need a single flow"):
         mixture.latent_codes(test)
 
 
@@ -344,7 +345,7 @@ def test_flow_mixture_density_integrates_to_one():
     """A 1-D mixture of three flows is a normalised density: its integral over a wide grid is 1."""
     rng = np.random.default_rng(0)
     train = np.r_[rng.normal(-2, 0.5, 300), rng.normal(1.5, 1.0, 300)][:, None]
-    detector = FlowDetector(max_epochs=30, n_flows=3, noise_std=0.0, random_state=0).fit(train)
+    detector = FlowEnsembleDetector(max_epochs=30, n_flows=3, noise_std=0.0, random_state=0).fit(train)
     grid = np.linspace(-100, 100, 200_001)[:, None]  # the tails of a briefly trained flow are wide
     mass = np.trapezoid(np.exp(detector.log_likelihood(grid)), grid[:, 0])
     assert abs(mass - 1.0) < 1e-3

@@ -6,7 +6,7 @@ import torch
 
 from flowad.core.two_class import check_negative_labels, two_class_losses
 from flowad.evaluation.tabular_metrics import roc_auc
-from flowad.models import FlowDetector
+from flowad.models import FlowDetector, TwoClassFlowDetector
 
 
 def test_loss_weights_and_bounds_by_hand():
@@ -53,7 +53,7 @@ def test_flow_learns_a_hole_where_negatives_sit():
     y_test = np.r_[np.zeros(400), np.ones(100)]
     params = {"transforms": 3, "hidden_features": (32, 32), "max_epochs": 150, "random_state": 0}
     one_class = FlowDetector(**params).fit(normal)
-    two_class = FlowDetector(negatives="labels", **params).fit(X, y)
+    two_class = TwoClassFlowDetector(negatives="labels", **params).fit(X, y)
     assert roc_auc(y_test, -one_class.score_samples(test)) < 0.3
     assert roc_auc(y_test, -two_class.score_samples(test)) > 0.8
     # the threshold comes from held-out *normal* rows: about 1% of new normal rows flagged
@@ -76,7 +76,7 @@ def test_synthetic_negatives_sharpen_the_boundary():
     X = rng.normal(size=(1500, 2))
     params = {"transforms": 3, "hidden_features": (32, 32), "max_epochs": 60, "random_state": 0}
     one_class = FlowDetector(**params).fit(X)
-    synthetic = FlowDetector(negatives="synthetic", **params).fit(X, y=rng.integers(0, 3, len(X)))  # y ignored
+    synthetic = TwoClassFlowDetector(negatives="synthetic", **params).fit(X, y=rng.integers(0, 3, len(X)))  # y ignored
     assert synthetic.n_synthetic_negatives_ > 100
     far = rng.normal(size=(400, 2)) * 4.0
     far = far[np.linalg.norm(far, axis=1) > 4.0]

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flowad import FlowDetector, io, make_detector
+from flowad import FlowDetector, FlowEnsembleDetector, io, make_detector
 from flowad.cli import app
 
 from .conftest import FAST
@@ -25,8 +25,10 @@ def test_flow_detectors_export_exactly(tmp_path, kind, score_type, n_flows, comb
     X[:, 2] = 3.0  # a constant column: scored outside the flow, inside the graph
     X[:, 4] = rng.integers(0, 5, len(X))  # a discrete column (dequantised in training)
     test = np.vstack([rng.normal(size=(200, 5)) * 2, rng.uniform(-50, 50, size=(20, 5))])
-    detector = FlowDetector(kind, score_type=score_type, n_flows=n_flows, combine=combine, random_state=0,
-                            **FAST[kind]).fit(X)
+    if n_flows == 1:
+        detector = FlowDetector(kind, score_type=score_type, random_state=0, **FAST[kind]).fit(X)
+    else:
+        detector = FlowEnsembleDetector(kind, n_flows=n_flows, combine=combine, random_state=0, **FAST[kind]).fit(X)
     path = export_onnx(detector, tmp_path / "model.onnx")
     np.testing.assert_allclose(onnx_scores(path, test), detector.score_samples(test), rtol=1e-5, atol=1e-5)
 

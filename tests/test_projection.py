@@ -6,6 +6,7 @@ from scipy.stats import multivariate_normal
 
 from flowad import FlowDetector, io
 from flowad.evaluation import roc_auc
+from flowad.models import FlowOptions
 from flowad.models.tabular_flow.projection import PCAProjection, choose_components
 
 
@@ -48,7 +49,7 @@ def test_wide_data_uses_the_projection_and_finds_off_subspace_anomalies(tmp_path
         assert roc_auc(y, -detector.set_params(score_type=score_type).score_samples(test)) > 0.95
     io.save(detector, tmp_path / "m")
     np.testing.assert_array_equal(io.load(tmp_path / "m").score_samples(test), detector.score_samples(test))
-    none = FlowDetector(pca_components=None, max_epochs=2, random_state=0).fit(train[:, :10])
+    none = FlowDetector(options=FlowOptions(pca_components=None), max_epochs=2, random_state=0).fit(train[:, :10])
     assert none.projection_ is None
 
 

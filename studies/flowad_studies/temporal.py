@@ -113,7 +113,7 @@ def _page(n: dict, seeds, rare_seeds, s: TemporalSettings, figure: str, means: p
         setup=(f"Read, not re-run: `{s.ts_results}` (`make bench-ts`: window 16, stride 1, registry defaults, seeds "
                f"{seeds}; vehicle-sensor faults, UCR #135, Yahoo S5, MIT-BIH) and `{s.rare_results}` "
                f"(`make bench-synth`, `benchmarks/rare_labels.py`: ADBench unsupervised split, seeds {rare_seeds}, "
-               "one-class `FlowDetector` vs `FlowDetector(negatives='labels')` with 1% or 5% of the training "
+               "one-class `FlowDetector` vs `TwoClassFlowDetector` with 1% or 5% of the training "
                "anomalies labelled). Means over seeds. Full reports: "
                "[time series](../timeseries/report.md), [rare labels](../synth/rare_labels.md)."),
         figures=[figure],

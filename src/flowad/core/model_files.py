@@ -38,6 +38,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -91,6 +92,8 @@ WEIGHTS_FILE = "weights.safetensors"
 #: Class name in a model file -> the module that defines it (imported only when such a file loads).
 MODEL_CLASSES: dict[str, str] = {
     "FlowDetector": "flowad.models.tabular_flow.estimator",
+    "FlowEnsembleDetector": "flowad.models.tabular_flow.ensemble",
+    "TwoClassFlowDetector": "flowad.models.tabular_flow.two_class",
     "AutoencoderDetector": "flowad.models.tabular_autoencoder.estimator",
     "IsolationForestDetector": "flowad.models.baselines.sklearn_adapters",
     "OneClassSVMDetector": "flowad.models.baselines.sklearn_adapters",
@@ -102,6 +105,12 @@ MODEL_CLASSES: dict[str, str] = {
     "FastFlowDetector": "flowad.models.fastflow.estimator",
     "UNetSegmenter": "flowad.models.unet.estimator",
     "PatchSampler": "flowad.synth.sampler",
+}
+
+
+#: Option objects that can be hyper-parameters -> the module that defines them.
+OPTION_CLASSES: dict[str, str] = {
+    "FlowOptions": "flowad.models.tabular_flow.options",
 }
 
 
@@ -144,6 +153,8 @@ def to_json(value: Any) -> Any:
 #: Key marking a hyper-parameter that is itself an (unfitted) flowad model, e.g. the detector a
 #: :class:`~flowad.timeseries.WindowDetector` wraps.
 _NESTED = "__flowad_model__"
+#: Key marking a hyper-parameter that is an options object (a frozen dataclass of settings).
+_OPTIONS = "__flowad_options__"
 
 
 def _encode_params(params: dict) -> dict:
@@ -151,6 +162,8 @@ def _encode_params(params: dict) -> dict:
     def encode(value):
         if is_model(value):
             return {_NESTED: type(value).__name__, "params": _encode_params(value.get_params(deep=False))}
+        if type(value).__name__ in OPTION_CLASSES and dataclasses.is_dataclass(value):
+            return {_OPTIONS: type(value).__name__, "fields": to_json(dataclasses.asdict(value))}
         return to_json(value)
 
     return {str(k): encode(v) for k, v in params.items()}
@@ -165,6 +178,12 @@ def _decode_params(params: dict, path: Path) -> dict:
             except ValueError:
                 raise _refuse(path, f"unknown nested model class {value[_NESTED]!r}") from None
             return cls(**_decode_params(value.get("params", {}), path))
+        if isinstance(value, dict) and _OPTIONS in value:
+            module = OPTION_CLASSES.get(str(value[_OPTIONS]))
+            if module is None:
+                raise _refuse(path, f"unknown options class {value[_OPTIONS]!r}")
+            cls = getattr(importlib.import_module(module), str(value[_OPTIONS]))
+            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.get("fields", {}).items()})
         if isinstance(value, dict):
             return {k: decode(v) for k, v in value.items()}
         return tuple(value) if isinstance(value, list) else value
@@ -426,23 +445,47 @@ def check_module_shapes(build: Callable[[], Any], arrays: dict[str, np.ndarray],
 
 
 # ------------------------------------------------------------------------------------ migrations
+#: Parameters that flowad 0.1's FlowDetector held at the top level and 0.2 keeps in ``FlowOptions``.
+_FLOW_OPTIONS_V1 = ("batch_size", "weight_decay", "patience", "clip_grad_norm", "validation_fraction",
+                    "validation_trim", "dequantize", "pca_components", "trim_fraction", "threshold")
+
+
+def _flow_v1_to_v2(cls: str, params: dict) -> tuple[str, dict]:
+    """flowad 0.1's one ``FlowDetector`` class -> 0.2's flow, ensemble or two-class detector."""
+    params = dict(params)
+    params.setdefault("validation_trim", 0.0)  # parameters added after the first 0.1 files
+    params.setdefault("tail_bound", None)
+    if params.get("threshold") == "quantile":
+        params["threshold"] = "conformal"
+    options = {k: params.pop(k) for k in _FLOW_OPTIONS_V1 if k in params}
+    params["options"] = {_OPTIONS: "FlowOptions", "fields": options}
+    n_flows, combine = params.pop("n_flows", 1), params.pop("combine", "mixture")
+    negatives = params.pop("negatives", None)
+    floor, weight = params.pop("negative_floor", "auto"), params.pop("negative_weight", 1.0)
+    if n_flows and n_flows > 1:
+        params.pop("score_type", None)
+        return "FlowEnsembleDetector", {**params, "n_flows": n_flows, "combine": combine}
+    if negatives is not None:
+        return "TwoClassFlowDetector", {**params, "negatives": negatives, "negative_floor": floor,
+                                        "negative_weight": weight}
+    return cls, params
+
+
 def _v1_to_v2(config: dict) -> dict:
-    """Format 1 (flowad 0.1) -> 2: explicit defaults for parameters added within 0.1, the threshold
-    named ``"conformal"``; the state gains no calibration scores (p-values need a refit)."""
+    """Format 1 (flowad 0.1) -> 2: the flow detector's options object and its ensemble and two-class
+    classes, explicit defaults for parameters added within 0.1; no calibration scores (p-values need
+    a refit)."""
     config = dict(config, params=dict(config["params"]), format_version=2)
-    params = config["params"]
-    if config.get("class") == "FlowDetector":
-        params.setdefault("validation_trim", 0.0)  # parameters added after the first 0.1 files
-        params.setdefault("tail_bound", None)
-        if params.get("threshold") == "quantile":
-            params["threshold"] = "conformal"
-    if config.get("class") == "FastFlowDetector":
-        params.setdefault("input_size", None)
-        params.setdefault("reflect_margin", 0)
-    detector = params.get("detector")
-    if config.get("class") == "WindowDetector" and isinstance(detector, dict) and _NESTED in detector:
-        inner = {"class": detector[_NESTED], "params": dict(detector.get("params", {}))}
-        params["detector"] = {_NESTED: detector[_NESTED], "params": _v1_to_v2(inner)["params"]}
+    cls = config.get("class")
+    if cls == "FlowDetector":
+        config["class"], config["params"] = _flow_v1_to_v2(cls, config["params"])
+    if cls == "FastFlowDetector":
+        config["params"].setdefault("input_size", None)
+        config["params"].setdefault("reflect_margin", 0)
+    detector = config["params"].get("detector")
+    if cls == "WindowDetector" and isinstance(detector, dict) and _NESTED in detector:
+        inner = _v1_to_v2({"class": detector[_NESTED], "params": dict(detector.get("params", {}))})
+        config["params"]["detector"] = {_NESTED: inner["class"], "params": inner["params"]}
     return config
 
 

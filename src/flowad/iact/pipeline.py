@@ -37,6 +37,7 @@ scales, checksum) and ``detector/`` (a :func:`flowad.io.save` model); see :func:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -48,7 +49,7 @@ from flowad.iact.camera import CameraGeometry, load_camera
 from flowad.iact.cleaning import tailcuts_clean
 from flowad.iact.features import magic_features
 from flowad.iact.hillas import hillas_parameters
-from flowad.models import FlowDetector
+from flowad.models import FlowDetector, FlowOptions, TwoClassFlowDetector
 
 __all__ = [
     "FEATURE_TRANSFORMS",
@@ -277,8 +278,6 @@ class GammaHadronSeparator(BaseEstimator):
         detector = self._make_detector()
         extra = {} if callback is None else {"callback": callback}
         if self.mode == "twoclass":
-            if "negatives" in detector.get_params():
-                detector.set_params(negatives="labels")
             detector.fit(Z[train], flow_y[train], **extra)
         else:
             detector.fit(Z[train], **extra)
@@ -301,14 +300,17 @@ class GammaHadronSeparator(BaseEstimator):
 
     def _make_detector(self):
         if self.detector is None:
-            detector = FlowDetector(random_state=self.random_state)
+            kind = TwoClassFlowDetector if self.mode == "twoclass" else FlowDetector
+            detector = kind(random_state=self.random_state)
         else:
             detector = clone(self.detector)
-        params = detector.get_params()
-        settings = {"contamination": 1.0 - float(self.train_efficiency)}
-        if "threshold" in params:
-            settings["threshold"] = self.threshold
-            if self.threshold == "chi2" and params.get("score_type") == "nll":
+        if self.mode == "twoclass" and not isinstance(detector, TwoClassFlowDetector):
+            raise ValueError(f"mode='twoclass' needs a TwoClassFlowDetector, got {type(detector).__name__}")
+        settings: dict = {"contamination": 1.0 - float(self.train_efficiency)}
+        if isinstance(detector, FlowDetector):
+            options = detector.options if detector.options is not None else FlowOptions()
+            settings["options"] = dataclasses.replace(options, threshold=self.threshold)
+            if self.threshold == "chi2" and detector.score_type == "nll":
                 settings["score_type"] = "latent_norm"
         elif self.threshold == "chi2":
             raise ValueError(f"threshold='chi2' needs a flow detector, not {type(detector).__name__}")

@@ -22,7 +22,7 @@ from flowad.models.baselines import (
 )
 from flowad.models.registry import DETECTORS, available_detectors, available_peers, make_detector
 from flowad.models.tabular_autoencoder import AutoencoderDetector
-from flowad.models.tabular_flow import FlowDetector
+from flowad.models.tabular_flow import FlowDetector, FlowEnsembleDetector, FlowOptions, TwoClassFlowDetector
 
 #: Image models, imported when first named.
 _LAZY = {
@@ -42,6 +42,8 @@ __all__ = [
     "EllipticEnvelopeDetector",
     "FastFlowDetector",
     "FlowDetector",
+    "FlowEnsembleDetector",
+    "FlowOptions",
     "GlowConfig",
     "GlowDensity",
     "IsolationForestDetector",
@@ -49,6 +51,7 @@ __all__ = [
     "OneClassSVMDetector",
     "PatchFlowDetector",
     "PyODDetector",
+    "TwoClassFlowDetector",
     "UNet",
     "UNetSegmenter",
     "available_detectors",

@@ -14,7 +14,7 @@ from flowad.models.baselines.sklearn_adapters import (
     OneClassSVMDetector,
 )
 from flowad.models.tabular_autoencoder.estimator import AutoencoderDetector
-from flowad.models.tabular_flow.estimator import FlowDetector
+from flowad.models.tabular_flow import FlowDetector, FlowEnsembleDetector
 
 __all__ = ["DETECTORS", "IMAGE_MODELS", "available_detectors", "available_peers", "image_model", "make_detector"]
 
@@ -23,8 +23,8 @@ DETECTORS: dict[str, Callable[..., BaseDetector]] = {
     "maf": partial(FlowDetector, "maf"),
     "realnvp": partial(FlowDetector, "realnvp"),
     "nsf": partial(FlowDetector, "nsf"),
-    # three MAFs, each fitted to its own split of the data (bagging); docs/results/bench
-    "maf_ensemble": partial(FlowDetector, "maf", n_flows=3),
+    # three MAFs, each fitted to its own split of the data (bagging)
+    "maf_ensemble": partial(FlowEnsembleDetector, "maf", n_flows=3),
     "iforest": IsolationForestDetector,
     "ocsvm": OneClassSVMDetector,
     "elliptic": EllipticEnvelopeDetector,

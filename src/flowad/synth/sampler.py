@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from flowad.core.estimator import prefixed, unprefixed
 from flowad.core.training import EpochCallback
 from flowad.datasets.defects import size_range
-from flowad.models.tabular_flow.estimator import FlowDetector
+from flowad.models.tabular_flow import FlowDetector, FlowOptions
 from flowad.synth.paste import check_images, random_patches
 
 __all__ = ["BANDS", "METHODS", "PatchSampler"]
@@ -120,9 +120,9 @@ class PatchSampler(BaseEstimator):
 
     def _detector(self, seed: int | None) -> FlowDetector:
         return FlowDetector(
-            "maf", transforms=self.transforms, hidden_features=tuple(self.hidden_features), pca_components=None,
-            max_epochs=self.max_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-            patience=self.patience, device=self.device, random_state=seed,
+            "maf", transforms=self.transforms, hidden_features=tuple(self.hidden_features),
+            max_epochs=self.max_epochs, learning_rate=self.learning_rate, device=self.device, random_state=seed,
+            options=FlowOptions(pca_components=None, batch_size=int(self.batch_size), patience=int(self.patience)),
         )  # fmt: skip
 
     def fit(self, images, y=None, *, callback: EpochCallback | None = None) -> PatchSampler:

@@ -1,5 +1,9 @@
-"""The tabular flow detector: a normalizing flow (MAF, RealNVP, NSF) on table rows."""
+"""The tabular flow detectors: a normalizing flow (MAF, RealNVP, NSF) on table rows, a bagged
+ensemble of flows, and two-class training against negatives."""
 
+from flowad.models.tabular_flow.ensemble import FlowEnsembleDetector
 from flowad.models.tabular_flow.estimator import FlowDetector
+from flowad.models.tabular_flow.options import FlowOptions
+from flowad.models.tabular_flow.two_class import TwoClassFlowDetector
 
-__all__ = ["FlowDetector"]
+__all__ = ["FlowDetector", "FlowEnsembleDetector", "FlowOptions", "TwoClassFlowDetector"]

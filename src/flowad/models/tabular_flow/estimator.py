@@ -28,7 +28,7 @@ from flowad.core.training import (
 )
 from flowad.core.two_class import check_negative_labels
 from flowad.flows import FLOW_KINDS, FlowMixture, build_vector_flow
-from flowad.flows.mixture import COMBINE
+from flowad.models.tabular_flow.options import FlowOptions
 from flowad.models.tabular_flow.projection import PCAProjection, choose_components
 from flowad.models.tabular_flow.training import (
     FlowFit,
@@ -48,15 +48,19 @@ SCORES = ("nll", "latent_norm", "mahalanobis")
 class FlowDetector(BaseDetector):
     """Anomaly detector built on a normalizing flow (MAF, RealNVP or neural-spline flow).
 
-    The flow is fitted by maximum likelihood to (mostly) normal rows. Rows the flow finds unlikely,
-    or whose latent codes lie far from the origin, are anomalies.
+    The flow is fitted by maximum likelihood to normal rows. Rows the flow finds unlikely, or whose
+    latent codes lie far from the origin, are anomalies. Scores are exact log-densities in the units
+    of the input columns.
 
     Preprocessing is learned in ``fit`` (:class:`~flowad.core.preprocessing.TabularScaler`):
     robust standardisation, extreme values compressed (``tail_bound``), constant columns set aside,
-    discrete columns dequantised.
-    Training holds out ``validation_fraction`` of the rows for early stopping, clips gradients and
-    recovers from divergence (see :mod:`flowad.core.training`). The threshold comes from
-    scores of rows the flow was neither fitted to nor stopped on (``calibration``).
+    discrete columns dequantised. Training holds out a share of the rows for early stopping, clips
+    gradients and recovers from divergence (:mod:`flowad.core.training`). The threshold comes from
+    scores of rows the flow was neither fitted to nor stopped on (``calibration``). Less common
+    settings are gathered in ``options`` (:class:`~flowad.models.tabular_flow.options.FlowOptions`);
+    bagged ensembles and two-class training are their own estimators,
+    :class:`~flowad.models.tabular_flow.ensemble.FlowEnsembleDetector` and
+    :class:`~flowad.models.tabular_flow.two_class.TwoClassFlowDetector`.
 
     References:
         Papamakarios et al., "Normalizing Flows for Probabilistic Modeling and Inference",
@@ -66,22 +70,6 @@ class FlowDetector(BaseDetector):
         flow: ``"maf"``, ``"realnvp"`` or ``"nsf"``.
         transforms: Number of flow transforms (depth).
         hidden_features: Hidden widths of each transform's conditioner network.
-        n_flows: Number of flows in a bagged ensemble; the density is their equal-weight mixture
-            (:class:`~flowad.flows.mixture.FlowMixture`), still exact and normalised. The held-out
-            ``validation_fraction`` of the rows is kept from every flow; each flow splits the other
-            rows anew into its own training and early-stopping parts and starts
-            from its own initialisation, so the flows differ in the data they saw (flows fitted to
-            the same split barely differ: docs/results/bench/flow_ensemble). Measured with 3 MAFs
-            (the registry's ``"maf_ensemble"``, docs/results/bench): mean ROC-AUC +0.007 on ADBench's
-            unsupervised protocol, -0.001 on the one-class protocol, at 2.7x the fit time.
-            More flows cost proportionally more. Values above 1 need ``score_type="nll"`` and
-            ``negatives=None``.
-        combine: How ``n_flows > 1`` flows are pooled (:class:`~flowad.flows.mixture.FlowMixture`):
-            ``"mixture"``: ``log((1/K) sum_k p_k(x))``, an exact normalised density, high where
-            *any* flow puts mass; ``"geometric"``: ``(1/K) sum_k log p_k(x)``, high only where
-            *every* flow does. The geometric pool is unnormalised: ``log_likelihood`` is then the
-            normalised pool's log-density plus a constant ``log Z <= 0``, which shifts no rank or
-            threshold.
         score_type: What ``score_samples`` returns, higher = more normal:
             ``"nll"``: log-likelihood of each row in nats (in the units of the input columns);
             ``"latent_norm"``: ``-||z||^2`` of the latent code ``z``;
@@ -91,61 +79,19 @@ class FlowDetector(BaseDetector):
         calibration: Where the threshold's scores come from (:mod:`flowad.core.calibration`):
             ``"auto"`` (cross-fitting up to 20,000 rows, else a held-out split), ``"cross"`` or
             ``"split"``.
-        threshold: ``"conformal"``: ``offset_`` and the p-values come from the calibration scores;
-            ``"chi2"``: the analytic cut ``-chi2.ppf(1 - contamination, d)`` for the latent scores
-            (``||z||^2`` of a perfectly trained flow is chi-square with ``d`` degrees of freedom), with
-            p-values ``chi2.sf(||z||^2, d)``; exact only for a perfect flow.
-        dequantize: Add uniform noise over each value's bin to discrete columns while training.
         noise_std: Standard deviation of Gaussian noise added to every standardised training row
             (noise regularisation: Rothfuss et al., "Noise Regularization for Conditional Density
-            Estimation", arXiv:1907.08982); 0 for none. The default 0.05 was chosen on eight
-            ADBench sets (docs/results/bench) and is used unchanged everywhere.
+            Estimation", arXiv:1907.08982); 0 for none.
         tail_bound: Standardised values (in robust spreads from the median) beyond ``+-tail_bound``
             are compressed before the flow, ``g(s) = sign(s) b (1 + log(1 + log(|s| / b)))``
-            (:mod:`~flowad.core.preprocessing`); the map is exact and its log-derivative is part
-            of the likelihood, so scores stay log-densities in the input's units and far rows stay
-            far. A column whose few large values lie thousands of spreads out would otherwise
-            overflow the first training steps (ADBench ALOI, 26,851 spreads: in 4 of 6 suite runs
-            the flow never trained). ``None``: no compression. Values within the bound are untouched.
-        pca_components: Reduce wide inputs before the flow (:mod:`~flowad.models.tabular_flow.projection`):
-            the flow models the top components, the rest is a Gaussian residual, so the density
-            stays exact. ``"auto"`` reduces only inputs with more than 64 columns or fewer than 2 rows
-            per column (:func:`~flowad.models.tabular_flow.projection.choose_components`); an int fixes ``k``;
-            ``None`` never reduces.
-        negatives: ``None``: ``fit`` ignores ``y`` (one-class). ``"labels"``: ``fit(X, y)`` reads
-            ``y == 1`` as negative rows (a known rare class, or synthetic anomalies) whose likelihood
-            training lowers while it raises that of the normal rows (``y == 0``); see
-            :mod:`~flowad.core.two_class`. Preprocessing and the threshold use normal rows only.
-            ``"synthetic"``: ``y`` is ignored; after a one-class warm start the flow draws its own
-            negatives (latent codes beyond the chi-square 0.99 quantile, one per ten training rows,
-            mapped back through the inverse flow) and trains against them with the same loss.
-        negative_floor: The floor ``c`` of the two-class loss. ``"auto"``: train one-class on the
-            normal rows first, then set ``c`` to the ``contamination`` quantile of their
-            log-likelihoods under that flow (``negative_floor_``, in the flow's input units) and go
-            on with the two-class loss: negatives are pushed just below the normal rows' low tail,
-            not towards minus infinity (with the batch bound alone, MAF training ran away: normal
-            test rows got log-likelihoods of -1e5). A float: ``c`` in those units, no warm start.
-            ``None``: only the batch's least likely normal row bounds the loss (the paper's rule).
-        negative_weight: Weight of the negative term of the two-class loss (1: the paper's loss).
-            Measured on ADBench satellite, cardio and thyroid with their labels (70/30 split):
-            one-class 0.842 / 0.927 / 0.994 ROC-AUC, two-class 0.927 / 0.973 / 0.995.
-        trim_fraction: For training data that contain anomalies: the share of each batch's least
-            likely rows left out of the loss (trimmed likelihood; Neykov et al., "Robust fitting of
-            mixtures using the trimmed likelihood estimator", CSDA 2007). 0 uses every row.
+            (:mod:`~flowad.core.preprocessing`); the map is exact and its log-derivative is part of
+            the likelihood, so scores stay log-densities in the input's units and far rows stay far.
+            A column whose few large values lie thousands of spreads out would otherwise overflow the
+            first training steps. ``None``: no compression. Values within the bound are untouched.
         max_epochs: Upper bound on training epochs.
-        batch_size: Mini-batch size.
         learning_rate: Adam learning rate.
-        weight_decay: Adam weight decay.
-        validation_fraction: Share of rows held out for early stopping (with ``n_flows > 1``: held
-            out from every flow, and again per flow for its own early stopping).
-        validation_trim: Early stopping watches the mean validation loss without the
-            ``validation_trim`` share of held-out rows the flow finds least likely (a trimmed mean;
-            one-class training). With the plain mean (0), one held-out row far from every training
-            row can dominate: its loss grows as the flow sharpens, and early stopping keeps the
-            weights of an early epoch (ADBench fault: one row's loss of 3e4 nats kept a flow at its
-            13th epoch of 200). The threshold still uses every held-out row.
-        patience: Epochs without validation improvement before stopping.
-        clip_grad_norm: Gradient-norm clipping bound.
+        options: Less common settings (batch size, early stopping, PCA step, threshold, ...);
+            ``None``: the defaults of :class:`~flowad.models.tabular_flow.options.FlowOptions`.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         threads: PyTorch threads for fitting and scoring (the caller's setting is restored after);
             ``None``: one for networks narrower than 512 (more gain nothing on such small matrices
@@ -155,14 +101,22 @@ class FlowDetector(BaseDetector):
 
     Attributes:
         offset_: Threshold on ``score_samples``; rows below it are predicted anomalies.
+        calibration_: The calibration scores behind ``offset_`` and the p-values.
         flow_: The trained flow (float64, on ``device_``).
         scaler_: Learned preprocessing.
         projection_: The PCA step, or ``None`` when the flow sees every column.
-        history_: Loss curves and divergence recoveries (of the first flow when ``n_flows > 1``).
-        member_epochs_: Epochs each of the ``n_flows`` flows trained for.
+        history_: Loss curves and divergence recoveries (of the first flow of an ensemble).
+        member_epochs_: Epochs each flow trained for.
         latent_mean_: Shape ``(d,)``, mean latent code of the training rows.
         latent_precision_: Shape ``(d, d)``, inverse covariance of the training codes.
         n_features_in_: Number of input columns.
+
+    Example:
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(300, 2))
+        >>> detector = FlowDetector(max_epochs=5, random_state=0).fit(X)
+        >>> detector.score_samples(X[:3]).shape
+        (3,)
     """
 
     _parameter_constraints: dict = {
@@ -170,26 +124,12 @@ class FlowDetector(BaseDetector):
         "flow": [StrOptions(set(FLOW_KINDS))],
         "transforms": [Interval(Integral, 1, None, closed="left")],
         "hidden_features": ["array-like"],
-        "n_flows": [Interval(Integral, 1, None, closed="left")],
-        "combine": [StrOptions(set(COMBINE))],
         "score_type": [StrOptions(set(SCORES))],
-        "threshold": [StrOptions({"conformal", "chi2"})],
-        "dequantize": ["boolean"],
         "noise_std": [Interval(Real, 0, None, closed="left")],
         "tail_bound": [Interval(Real, 0, None, closed="neither"), None],
-        "pca_components": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
-        "negatives": [StrOptions({"labels", "synthetic"}), None],
-        "negative_floor": [StrOptions({"auto"}), Real, None],
-        "negative_weight": [Interval(Real, 0, None, closed="left")],
-        "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "validation_trim": [Interval(Real, 0, 0.5, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "clip_grad_norm": [Interval(Real, 0, None, closed="neither")],
+        "options": [FlowOptions, None],
         "device": [str, torch.device],
         "threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
@@ -201,28 +141,14 @@ class FlowDetector(BaseDetector):
         *,
         transforms: int = 5,
         hidden_features: tuple[int, ...] = (64, 64),
-        n_flows: int = 1,
-        combine: str = "mixture",
         score_type: str = "nll",
         contamination: float | str = "auto",
         calibration: str = "auto",
-        threshold: str = "conformal",
-        dequantize: bool = True,
         noise_std: float = 0.05,
         tail_bound: float | None = 100.0,
-        pca_components: int | str | None = "auto",
-        negatives: str | None = None,
-        negative_floor: float | str | None = "auto",
-        negative_weight: float = 1.0,
-        trim_fraction: float = 0.0,
         max_epochs: int = 200,
-        batch_size: int = 256,
         learning_rate: float = 1e-3,
-        weight_decay: float = 1e-5,
-        validation_fraction: float = 0.1,
-        validation_trim: float = 0.05,
-        patience: int = 20,
-        clip_grad_norm: float = 5.0,
+        options: FlowOptions | None = None,
         device: str = "auto",
         threads: int | None = None,
         random_state: int | None = None,
@@ -230,51 +156,44 @@ class FlowDetector(BaseDetector):
         self.flow = flow
         self.transforms = transforms
         self.hidden_features = hidden_features
-        self.n_flows = n_flows
-        self.combine = combine
         self.score_type = score_type
         self.contamination = contamination
         self.calibration = calibration
-        self.threshold = threshold
-        self.dequantize = dequantize
         self.noise_std = noise_std
         self.tail_bound = tail_bound
-        self.pca_components = pca_components
-        self.negatives = negatives
-        self.negative_floor = negative_floor
-        self.negative_weight = negative_weight
-        self.trim_fraction = trim_fraction
         self.max_epochs = max_epochs
-        self.batch_size = batch_size
         self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.validation_trim = validation_trim
-        self.patience = patience
-        self.clip_grad_norm = clip_grad_norm
+        self.options = options
         self.device = device
         self.threads = threads
         self.random_state = random_state
 
+    # ------------------------------------------------- what the variants change
+    @property
+    def _opts(self) -> FlowOptions:
+        return self.options if self.options is not None else FlowOptions()
+
+    def _ensemble(self) -> tuple[int, str]:
+        """``(number of flows, how they are pooled)``; one flow here."""
+        return 1, "mixture"
+
+    def _two_class(self) -> tuple[str | None, float | str | None, float]:
+        """``(negatives, floor, weight)`` of two-class training; none here (one-class)."""
+        return None, "auto", 1.0
+
     # ------------------------------------------------------------------ fit
     def _check_fit_params(self) -> None:
-        if self.threshold == "chi2" and self.score_type == "nll":
-            raise ValueError("threshold='chi2' needs score_type='latent_norm' or 'mahalanobis', not 'nll'")
-        if self.n_flows > 1 and self.score_type != "nll":
-            raise ValueError(f"n_flows={self.n_flows} needs score_type='nll' (a mixture of flows has no single "
-                             f"latent code), got score_type={self.score_type!r}")
-        if self.n_flows > 1 and self.negatives is not None:
-            raise ValueError(f"n_flows={self.n_flows} supports one-class training only (negatives=None), "
-                             f"got negatives={self.negatives!r}")
+        if self._opts.threshold == "chi2" and self.score_type == "nll":
+            raise ValueError("options.threshold='chi2' needs score_type='latent_norm' or 'mahalanobis', not 'nll'")
 
     def _uses_labels(self) -> bool:
-        return self.negatives == "labels"
+        return self._two_class()[0] == "labels"
 
     def _labels_for_fit(self, y, n: int) -> np.ndarray:
         return check_negative_labels(y, n)
 
     def _analytic_threshold(self) -> bool:
-        return self.threshold == "chi2"
+        return self._opts.threshold == "chi2"
 
     def _analytic_offset(self, contamination: float) -> float:
         return -float(chi2.ppf(1.0 - contamination, df=self._latent_dimension()))
@@ -294,8 +213,8 @@ class FlowDetector(BaseDetector):
         Args:
             X: Training rows, shape ``(N, D)``, finite numbers, at least 2 rows; or a DataFrame
                 (see :meth:`flowad.core.estimator.BaseDetector.fit` for its keyword arguments).
-            y: With ``negatives="labels"``: shape ``(N,)``, 1 = negative row, 0 = normal row.
-                Otherwise ignored (present for scikit-learn compatibility).
+            y: Ignored (present for scikit-learn compatibility); two-class training reads it
+                (:class:`~flowad.models.tabular_flow.two_class.TwoClassFlowDetector`).
             callback: Called after each epoch with ``(epoch, train_loss, validation_loss)``.
             **kwargs: Table and progress options of :meth:`flowad.core.estimator.BaseDetector.fit`.
 
@@ -308,16 +227,19 @@ class FlowDetector(BaseDetector):
         device = resolve_device(self.device)
         rng = np.random.default_rng(agreed_random_state(self.random_state))  # one seed for all DDP ranks
         torch_seed = int(rng.integers(2**31 - 1))
+        opts = self._opts
+        n_flows, combine = self._ensemble()
+        negatives, negative_floor, negative_weight = self._two_class()
 
-        scaler = TabularScaler.fit(X[labels == 0], dequantize=self.dequantize, tail_bound=self.tail_bound)
-        train_idx, val_idx = split_validation(len(X), self.validation_fraction, rng, MIN_VALIDATION)
+        scaler = TabularScaler.fit(X[labels == 0], dequantize=opts.dequantize, tail_bound=self.tail_bound)
+        train_idx, val_idx = split_validation(len(X), opts.validation_fraction, rng, MIN_VALIDATION)
         if labels.any():  # every validation part needs normal rows; stratify
-            train_idx, val_idx = stratified_validation(labels, self.validation_fraction, rng)
+            train_idx, val_idx = stratified_validation(labels, opts.validation_fraction, rng)
         # n_flows=1: the held-out rows serve early stopping. n_flows>1 (bagging): they are held out
         # from every flow; each flow draws its own early-stopping split of the remaining rows, so the
         # flows see different data.
-        members = [(seed, *_member_split(train_idx, val_idx, seed, self.n_flows, self.validation_fraction))
-                   for seed in _member_seeds(torch_seed, self.n_flows)]
+        members = [(seed, *_member_split(train_idx, val_idx, seed, n_flows, opts.validation_fraction))
+                   for seed in _member_seeds(torch_seed, n_flows)]
         d = scaler.n_model_features
         k = self._n_components(len(members[0][1]), d)
         normal_train = train_idx[labels[train_idx] == 0]
@@ -330,19 +252,19 @@ class FlowDetector(BaseDetector):
             with seeded_torch(seed):
                 flow = self._build_flow(max(k, 1)).to(device)
                 fit = FlowFit(flow, projection, low, width, device, seed, self._training_config(),
-                              self.noise_std, self.trim_fraction, self.negative_weight)
+                              self.noise_std, opts.trim_fraction, negative_weight)
                 history = TrainingHistory()
-                if d > 0 and labels.any() and self.negative_floor == "auto":
+                if d > 0 and labels.any() and negative_floor == "auto":
                     # warm start on the normal rows; negatives then only need to fall below their low tail
                     train_flow(fit, normal_train, val_idx[labels[val_idx] == 0])
                     self.negative_floor_ = log_prob_quantile(fit, low[normal_train] + 0.5 * width[normal_train], q)
                     history = train_flow(fit, train_idx, val_idx, callback, labels, self.negative_floor_)
-                elif d > 0 and self.negatives == "synthetic":
+                elif d > 0 and negatives == "synthetic":
                     history, self.n_synthetic_negatives_, self.negative_floor_ = train_with_synthetic(
-                        fit, train_idx, val_idx, callback, rng, self.negative_floor, q)
+                        fit, train_idx, val_idx, callback, rng, negative_floor, q)
                 elif d > 0:
                     history = train_flow(fit, fit_idx, stop_idx, callback, labels if labels.any() else None,
-                                         self.negative_floor)
+                                         negative_floor)
             if d > 0 and history.best_epoch < 0:
                 advice = _extreme_input_advice(scaler, low, self.tail_bound)
                 warn_if_untrained(history, "flow", self.learning_rate, advice)
@@ -350,42 +272,44 @@ class FlowDetector(BaseDetector):
             histories.append(history)
         self.scaler_ = scaler
         self.projection_ = projection
-        self.flow_ = flows[0] if self.n_flows == 1 else FlowMixture(flows, self.combine).eval()
+        self.flow_ = flows[0] if n_flows == 1 else FlowMixture(flows, combine).eval()
         self.device_ = device
         self.history_ = histories[0]
         self.n_epochs_ = len(self.history_.train_loss)
         self.member_epochs_ = [len(h.train_loss) for h in histories]
 
-        if self.n_flows == 1:
+        if n_flows == 1:
             self.latent_mean_, self.latent_precision_ = _latent_moments(self._latent(X[labels == 0]))
         else:  # unused: a mixture has no latent code (fit rejects latent scores)
             self.latent_mean_, self.latent_precision_ = np.zeros(max(k, 1)), np.eye(max(k, 1))
 
     def _n_components(self, n_rows: int, d: int) -> int:
-        if d == 0 or self.pca_components is None:
+        pca_components = self._opts.pca_components
+        if d == 0 or pca_components is None:
             return d
-        if self.pca_components == "auto":
+        if pca_components == "auto":
             return choose_components(n_rows, d)
-        return min(int(self.pca_components), d)
+        return min(int(pca_components), d)
 
     def _build_flow(self, features: int) -> torch.nn.Module:
         return build_vector_flow(self.flow, features, self.transforms, tuple(self.hidden_features))
 
     def _build_model(self, features: int) -> torch.nn.Module:
         """The untrained module ``flow_`` holds: one flow, or a mixture of ``n_flows``."""
-        if self.n_flows == 1:
+        n_flows, combine = self._ensemble()
+        if n_flows == 1:
             return self._build_flow(features)
-        return FlowMixture([self._build_flow(features) for _ in range(self.n_flows)], self.combine)
+        return FlowMixture([self._build_flow(features) for _ in range(n_flows)], combine)
 
     def _training_config(self) -> TrainingConfig:
         return TrainingConfig(
             max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
+            batch_size=self._opts.batch_size,
             learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            patience=self.patience,
-            clip_grad_norm=self.clip_grad_norm,
-            validation_trim=self.validation_trim,
+            weight_decay=self._opts.weight_decay,
+            patience=self._opts.patience,
+            clip_grad_norm=self._opts.clip_grad_norm,
+            validation_trim=self._opts.validation_trim,
         )
 
     # --------------------------------------------------------------- scores
@@ -431,8 +355,8 @@ class FlowDetector(BaseDetector):
             ValueError: If the detector is a mixture (``n_flows > 1``), which has no latent code.
         """
         X = self._score_input(X)
-        if self.n_flows > 1:
-            raise ValueError(f"latent codes need n_flows=1 (a mixture of flows has none), got n_flows={self.n_flows}")
+        if self._ensemble()[0] > 1:
+            raise ValueError("latent codes need a single flow (a mixture of flows has none)")
         with torch_threads(self._threads()):
             return self._latent(X)
 
