@@ -86,7 +86,7 @@ def test_backbone_stages_have_their_documented_strides_and_channels():
 def test_backbone_input_resizes_the_shorter_side_and_mirrors_a_margin():
     import torch
 
-    from flowad.models.fastflow.estimator import backbone_input
+    from flowad.models.fastflow.torch_model import backbone_input
 
     x = torch.rand(2, 1, 20, 30)
     resized = backbone_input(x, 40, 0)

@@ -30,7 +30,7 @@ def test_flow_detectors_export_exactly(tmp_path, kind, score_type, n_flows, comb
     else:
         detector = FlowEnsembleDetector(kind, n_flows=n_flows, combine=combine, random_state=0, **FAST[kind]).fit(X)
     path = export_onnx(detector, tmp_path / "model.onnx")
-    np.testing.assert_allclose(onnx_scores(path, test), detector.score_samples(test), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(onnx_scores(path, test), detector.score_samples(test), rtol=1e-9, atol=1e-9)
 
 
 def test_flow_detector_with_compressed_tails_exports_exactly(tmp_path):
@@ -42,7 +42,7 @@ def test_flow_detector_with_compressed_tails_exports_exactly(tmp_path):
     detector = FlowDetector("maf", random_state=0, **FAST["maf"]).fit(X)
     assert (np.abs(X[:, 2] - detector.scaler_.center[2]) / detector.scaler_.scale[2] > 100).any()
     path = export_onnx(detector, tmp_path / "model.onnx")
-    np.testing.assert_allclose(onnx_scores(path, test), detector.score_samples(test), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(onnx_scores(path, test), detector.score_samples(test), rtol=1e-9, atol=1e-9)
 
 
 def test_fastflow_exports_backbone_and_flows(tmp_path):

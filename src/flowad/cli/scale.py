@@ -55,7 +55,7 @@ def export(
     import numpy as np
     import pandas as pd
 
-    require("onnxscript", "scale", "ONNX export")
+    require("onnx", "scale", "ONNX export")
     if check:
         require("onnxruntime", "scale", "The ONNX check")
     check_not_inputs(output, [model_dir, model_dir / io.CONFIG_FILE, model_dir / io.WEIGHTS_FILE], "--output")

@@ -169,11 +169,16 @@ class BaseImageDetector(BaseEstimator):
 
     def score_and_map(self, images) -> tuple[np.ndarray, np.ndarray]:
         """``(score_samples(images), anomaly_map(images))`` from one pass."""
-        maps = self._finite_maps(self._checked(images))
-        return finite_scores(-aggregate_maps(maps, self.image_score)), maps
+        scores, maps = self._scores_and_maps(self._checked(images))
+        return finite_scores(scores), -finite_scores(-maps)
 
     def _score(self, x: torch.Tensor) -> np.ndarray:
-        return finite_scores(-aggregate_maps(self._finite_maps(x), self.image_score))
+        return finite_scores(self._scores_and_maps(x)[0])
+
+    def _scores_and_maps(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Image scores ``(N,)`` and maps ``(N, H, W)``; models with a scoring graph compute both in it."""
+        maps = self._finite_maps(x)
+        return -aggregate_maps(maps, self.image_score), maps
 
     def decision_function(self, images) -> np.ndarray:
         """``score_samples(images) - offset_``, ``(N,)``: negative for predicted anomalies."""

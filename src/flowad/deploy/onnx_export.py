@@ -10,15 +10,16 @@
   the detector. The image size is fixed at export time (``image_size``); the number of images is
   dynamic.
 
-Graphs are traced by torch's dynamo-based exporter (``torch.export``); nothing in them is
-sequential (a MAF's *inverse* is, but scoring only needs the forward direction, one pass).
+The graphs are the models' own scoring graphs (``scoring_`` of the flow detectors, the FastFlow
+graph), so the export scores exactly as ``score_samples`` does: float64 tabular graphs are traced
+(which keeps every float64 constant), image graphs go through the dynamo exporter. Nothing in them
+is sequential (a MAF's *inverse* is, but scoring only needs the forward direction, one pass).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 import os
 import warnings
 from pathlib import Path
@@ -27,123 +28,22 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from flowad.backbones.efficientnet import EfficientNetLite0Features
-from flowad.core.image_maps import gaussian_smooth
-from flowad.models.fastflow.estimator import FastFlowDetector, fastflow_map
+from flowad.core.extras import require
+from flowad.core.safe_files import atomic_path
+from flowad.models.fastflow.estimator import FastFlowDetector
 from flowad.models.tabular_flow.estimator import FlowDetector
 
-__all__ = ["FastFlowScoring", "FlowScoring", "export_onnx", "onnx_scores"]
+__all__ = ["export_onnx", "onnx_scores"]
 
 logger = logging.getLogger(__name__)
-
-_LOG_2PI = math.log(2 * math.pi)
-_F64 = np.finfo(np.float64)
-
-
-def _finite(values: Tensor) -> Tensor:
-    """NaN and -inf to the lowest finite float64, +inf to the highest (as ``finite_scores``)."""
-    return torch.nan_to_num(values, nan=float(_F64.min), neginf=float(_F64.min), posinf=float(_F64.max))
-
-
-class FlowScoring(nn.Module):
-    """``FlowDetector.score_samples`` as one torch module (float64): rows ``(N, D)`` -> ``(N,)``.
-
-    Args:
-        detector: A fitted :class:`~flowad.models.FlowDetector`.
-    """
-
-    def __init__(self, detector: FlowDetector) -> None:
-        super().__init__()
-        if not isinstance(detector, FlowDetector) or not hasattr(detector, "offset_"):
-            raise TypeError(f"detector must be a fitted FlowDetector, got {type(detector).__name__}")
-        scaler, projection = detector.scaler_, detector.projection_
-        f64 = {"dtype": torch.float64}
-        self.score_type = detector.score_type
-        self.n_model = scaler.n_model_features
-        self.register_buffer("center", torch.as_tensor(scaler.center, **f64))
-        self.register_buffer("scale", torch.as_tensor(scaler.scale, **f64))
-        self.register_buffer("varying", torch.as_tensor(np.flatnonzero(scaler.varying), dtype=torch.int64))
-        self.register_buffer("constant", torch.as_tensor(np.flatnonzero(~scaler.varying), dtype=torch.int64))
-        self.tail_bound = float(scaler.tail_bound)
-        extra = scaler.affine_log_abs_det - 0.5 * int((~scaler.varying).sum()) * _LOG_2PI
-        self.has_projection = projection is not None
-        if projection is not None:
-            self.register_buffer("pca_mean", torch.as_tensor(projection.mean, **f64))
-            self.register_buffer("pca_components", torch.as_tensor(projection.components, **f64))
-            self.register_buffer("pca_scale", torch.as_tensor(projection.scale, **f64))
-            self.residual_var = float(projection.residual_var)
-            self.n_residual = projection.components.shape[0] - projection.n_components
-            extra += projection.log_abs_det()
-            if self.n_residual:
-                extra -= 0.5 * self.n_residual * math.log(2 * math.pi * self.residual_var)
-        self.extra = float(extra)
-        self.flow = copy.deepcopy(detector.flow_).to("cpu").double()
-        self.register_buffer("latent_mean", torch.as_tensor(detector.latent_mean_, **f64))
-        self.register_buffer("latent_precision", torch.as_tensor(detector.latent_precision_, **f64))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Scores ``(N,)`` of rows ``x`` ``(N, D)`` float64; higher = more normal."""
-        centred = x - self.center
-        inputs = (centred / self.scale).index_select(1, self.varying) if self.n_model else x[:, :1] * 0.0
-        extra = centred.index_select(1, self.constant).pow(2).sum(1) * -0.5 + self.extra
-        if math.isfinite(self.tail_bound) and self.n_model:  # the scaler's doubly logarithmic tail map
-            bound = self.tail_bound
-            logs = (inputs.abs().clamp(min=bound) / bound).log()  # 0 inside [-bound, bound]
-            extra = extra - (logs + logs.log1p()).sum(1)
-            inputs = torch.where(logs > 0, inputs.sign() * bound * (1 + logs.log1p()), inputs)
-        residual = torch.zeros_like(extra)
-        if self.has_projection:
-            c = inputs - self.pca_mean
-            kept = c @ self.pca_components
-            if self.n_residual:
-                rest = c - kept @ self.pca_components.T
-                residual = rest.pow(2).sum(1) / self.residual_var
-                extra = extra - 0.5 * residual
-            inputs = kept / self.pca_scale
-        if self.score_type == "nll":
-            logp = self.flow().log_prob(inputs) if self.n_model else torch.zeros_like(extra)
-            return _finite(logp + extra)
-        z = self.flow().transform(inputs)
-        if self.score_type == "latent_norm":
-            return _finite(-z.pow(2).sum(1) - residual)
-        d = z - self.latent_mean
-        return _finite(-((d @ self.latent_precision) * d).sum(1) - residual)
-
-
-class FastFlowScoring(nn.Module):
-    """``FastFlowDetector`` scoring as one torch module (float32): images ``(N, C, H, W)`` in [0, 1]
-    -> ``(score (N,), anomaly_map (N, H, W))``.
-
-    Args:
-        detector: A fitted :class:`~flowad.models.FastFlowDetector`.
-    """
-
-    def __init__(self, detector: FastFlowDetector) -> None:
-        super().__init__()
-        if not isinstance(detector, FastFlowDetector) or not hasattr(detector, "offset_"):
-            raise TypeError(f"detector must be a fitted FastFlowDetector, got {type(detector).__name__}")
-        self.backbone = EfficientNetLite0Features(tuple(detector.stages))
-        self.flows = nn.ModuleList([copy.deepcopy(f).to("cpu").eval() for f in detector.flows_])
-        self.smooth_sigma = float(detector.smooth_sigma)
-        self.image_score = detector.image_score
-        self.input_size = detector.input_size
-        self.reflect_margin = int(detector.reflect_margin)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        maps = fastflow_map(self.backbone, self.flows, x, self.input_size, self.reflect_margin)
-        maps = gaussian_smooth(maps, self.smooth_sigma)
-        flat = maps.flatten(1)
-        if self.image_score == "max":
-            aggregate = flat.amax(1)
-        else:
-            k = max(1, int(math.ceil(0.01 * flat.shape[1])))
-            aggregate = torch.topk(flat, k, dim=1).values.mean(1)
-        return -aggregate, maps
 
 
 def _scoring_module(detector, image_size: tuple[int, int] | None) -> tuple[nn.Module, tuple[Tensor, ...], list[str]]:
     if isinstance(detector, FlowDetector):
-        return FlowScoring(detector).eval(), (torch.zeros(8, detector.n_features_in_, dtype=torch.float64),), ["score"]
+        if not hasattr(detector, "scoring_"):
+            raise TypeError(f"detector must be a fitted FlowDetector, got an unfitted {type(detector).__name__}")
+        graph = copy.deepcopy(detector.scoring_).to("cpu").eval()  # the graph score_samples runs
+        return graph, (torch.zeros(8, graph.center.shape[0], dtype=torch.float64),), ["score"]
     if isinstance(detector, FastFlowDetector):
         if image_size is None:
             raise ValueError("image_size (H, W) is needed to export a FastFlowDetector (its graph has fixed sizes)")
@@ -151,7 +51,10 @@ def _scoring_module(detector, image_size: tuple[int, int] | None) -> tuple[nn.Mo
         if h < 16 or w < 16:
             raise ValueError(f"image_size must be at least (16, 16), got {image_size!r}")
         example = torch.rand(2, detector.n_channels_, h, w, generator=torch.Generator().manual_seed(0))
-        return FastFlowScoring(detector).eval(), (example,), ["score", "anomaly_map"]
+        if not hasattr(detector, "flows_"):
+            raise TypeError("detector must be a fitted FastFlowDetector, got an unfitted one")
+        graph = copy.deepcopy(detector._graph()).to("cpu").eval()  # the graph score_samples runs
+        return graph, (example,), ["score", "anomaly_map"]
     raise TypeError("ONNX export supports FlowDetector and FastFlowDetector, "
                     f"got {type(detector).__name__}")
 
@@ -175,23 +78,64 @@ def export_onnx(detector, path: str | os.PathLike, *, image_size: tuple[int, int
         TypeError: For another kind of model.
         ValueError: For a missing or too small ``image_size``.
     """
-    module, example, outputs = _scoring_module(detector, image_size)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    dynamic = ({0: torch.export.Dim("n", min=1)},)
-    with warnings.catch_warnings(), torch.no_grad():
+    module, example, outputs = _scoring_module(detector, image_size)
+    name = "images" if len(outputs) == 2 else "x"
+    with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(module, example, None, dynamo=True, opset_version=opset,
-                                    input_names=["images" if len(outputs) == 2 else "x"], output_names=outputs,
-                                    dynamic_shapes=dynamic, verbose=False)
-    try:
-        program.save(str(tmp), external_data=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        require("onnxscript", "scale", "ONNX export")
+        import onnx
+
+        program = torch.onnx.export(module, example, None, dynamo=True, opset_version=opset, input_names=[name],
+                                    output_names=outputs, dynamic_shapes=({0: torch.export.Dim("n", min=1)},),
+                                    verbose=False)
+        proto = program.model_proto
+        if example[0].dtype == torch.float64:
+            _restore_float64_scalars(proto, program.exported_program)
+        onnx.save(proto, str(tmp))
     logger.info("exported %s to %s", type(detector).__name__, path)
     return path
+
+
+def _restore_float64_scalars(proto, exported_program) -> int:
+    """Give float64 constants their exact values back.
+
+    The exporter turns the graph's Python scalars (zuko's ``log(slope)``, ``log(2 pi) / 2``, the
+    preprocessing's log-density constant) into float64 constants *through float32*, which moves float64
+    scores by up to 1e-6 relative. Each float64 constant that equals the float32 rounding of exactly one
+    of those scalars (and differs from it) gets the scalar's value. Returns how many were restored.
+    """
+    from onnx import numpy_helper
+
+    scalars = {float(a) for node in exported_program.graph.nodes
+               for a in (*node.args, *node.kwargs.values()) if isinstance(a, float)}
+    with np.errstate(over="ignore"):
+        rounded: dict[float, set[float]] = {}
+        for value in scalars:
+            rounded.setdefault(float(np.float32(value)), set()).add(value)
+
+    def exact(tensor):
+        array = numpy_helper.to_array(tensor)
+        if array.dtype != np.float64 or array.size != 1:
+            return None
+        candidates = rounded.get(float(array.reshape(-1)[0]), set()) - {float(array.reshape(-1)[0])}
+        if len(candidates) != 1:
+            return None
+        return numpy_helper.from_array(np.full(array.shape, candidates.pop(), dtype=np.float64), tensor.name)
+
+    count = 0
+    for i, tensor in enumerate(proto.graph.initializer):
+        fixed = exact(tensor)
+        if fixed is not None:
+            proto.graph.initializer[i].CopyFrom(fixed)
+            count += 1
+    for node in proto.graph.node:
+        if node.op_type == "Constant":
+            for attribute in node.attribute:
+                if attribute.name == "value" and (fixed := exact(attribute.t)) is not None:
+                    attribute.t.CopyFrom(fixed)
+                    count += 1
+    return count
 
 
 def onnx_scores(path: str | os.PathLike, X: np.ndarray, batch_size: int = 65_536) -> np.ndarray:

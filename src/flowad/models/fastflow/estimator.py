@@ -23,7 +23,6 @@ from torch import Tensor
 from flowad.backbones.efficientnet import STAGES, EfficientNetLite0Features
 from flowad.core.estimator import prefixed, unprefixed
 from flowad.core.image_estimator import BaseImageDetector
-from flowad.core.image_maps import gaussian_smooth, upsample
 from flowad.core.training import (
     TrainingHistory,
     resolve_device,
@@ -34,35 +33,9 @@ from flowad.core.training import (
 )
 from flowad.core.two_class import two_class_losses
 from flowad.flows.fastflow2d import FastFlow2d
+from flowad.models.fastflow.torch_model import FastFlowScoring, backbone_input, stage_features
 
-__all__ = ["FastFlowDetector", "backbone_input", "fastflow_map", "mask_cells", "stage_features"]
-
-
-def backbone_input(x: Tensor, input_size: int | None, margin: int) -> Tensor:
-    """Images as the backbone sees them: ``(N, C, H, W)`` -> ``(N, C, H' + 2m, W' + 2m)``.
-
-    Args:
-        x: Images in [0, 1].
-        input_size: Shorter side after a bilinear resize (aspect ratio kept); None keeps the size.
-        margin: Reflect padding ``m`` added on every side after the resize, in pixels; below ``H'`` and ``W'``.
-    """
-    if input_size is not None:
-        h, w = x.shape[2], x.shape[3]
-        scale = input_size / min(h, w)
-        size = (max(1, round(h * scale)), max(1, round(w * scale)))
-        if size != (h, w):
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-    if margin:
-        if margin >= min(x.shape[2], x.shape[3]):
-            raise ValueError(f"reflect_margin={margin} must be smaller than the resized image's sides "
-                             f"{tuple(x.shape[2:])}; lower reflect_margin or raise input_size")
-        x = F.pad(x, (margin, margin, margin, margin), mode="reflect")
-    return x
-
-
-def stage_features(backbone: EfficientNetLite0Features, x: Tensor) -> list[Tensor]:
-    """The backbone's feature maps of prepared images, each standardised per image (LayerNorm over C, h, w)."""
-    return [F.layer_norm(f, f.shape[1:]) for f in backbone(x)]
+__all__ = ["FastFlowDetector", "mask_cells"]
 
 
 def mask_cells(masks: Tensor, shape: tuple[int, int], input_size: int | None, margin: int) -> Tensor:
@@ -70,22 +43,6 @@ def mask_cells(masks: Tensor, shape: tuple[int, int], input_size: int | None, ma
     ``(N, H, W)`` -> ``(N, h, w)`` float 0/1. The masks are resized and mirrored as their images are."""
     prepared = backbone_input(masks[:, None].float(), input_size, margin)
     return (F.adaptive_max_pool2d(prepared, shape)[:, 0] > 0).float()
-
-
-def fastflow_map(backbone: EfficientNetLite0Features, flows, x: Tensor, input_size: int | None,
-                 margin: int) -> Tensor:
-    """Anomaly maps ``(N, H, W)`` of images ``x`` ``(N, C, H, W)``: per stage minus the log-likelihood
-    per position and channel, the margin cut off, upsampled to ``(H, W)``; averaged over stages."""
-    size = (x.shape[2], x.shape[3])
-    total = x.new_zeros(x.shape[0], *size)
-    for flow, f, stride in zip(flows, stage_features(backbone, backbone_input(x, input_size, margin)),
-                               backbone.strides, strict=True):
-        m = -flow.log_prob_map(f) / f.shape[1]
-        k = margin // stride
-        if k:
-            m = m[:, k : m.shape[1] - k, k : m.shape[2] - k]
-        total = total + upsample(m, size)
-    return total / len(flows)
 
 
 class FastFlowDetector(BaseImageDetector):
@@ -244,14 +201,23 @@ class FastFlowDetector(BaseImageDetector):
             warn_if_untrained(self.histories_[i], "flow", self.learning_rate)
             flow.eval()
 
+    def _graph(self) -> FastFlowScoring:
+        """The scoring graph (:mod:`~flowad.models.fastflow.torch_model`) that every score and map runs."""
+        return FastFlowScoring(self._backbone(), self.flows_, self.input_size, self.reflect_margin,
+                               self.smooth_sigma, self.image_score)
+
     @torch.no_grad()
-    def _maps(self, x: Tensor, batch_size: int = 16) -> np.ndarray:
-        out = []
+    def _scores_and_maps(self, x: Tensor, batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+        graph = self._graph()
+        scores, maps = [], []
         for start in range(0, len(x), batch_size):
-            chunk = x[start : start + batch_size].to(self.device_)
-            maps = fastflow_map(self._backbone(), self.flows_, chunk, self.input_size, self.reflect_margin)
-            out.append(gaussian_smooth(maps, self.smooth_sigma).cpu().numpy())
-        return np.concatenate(out).astype(np.float64)
+            score, m = graph(x[start : start + batch_size].to(self.device_))
+            scores.append(score.cpu().numpy())
+            maps.append(m.cpu().numpy())
+        return np.concatenate(scores).astype(np.float64), np.concatenate(maps).astype(np.float64)
+
+    def _maps(self, x: Tensor) -> np.ndarray:
+        return self._scores_and_maps(x)[1]
 
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         state, arrays = super()._save_state()

@@ -30,6 +30,7 @@ from flowad.core.two_class import check_negative_labels
 from flowad.flows import FLOW_KINDS, FlowMixture, build_vector_flow
 from flowad.models.tabular_flow.options import FlowOptions
 from flowad.models.tabular_flow.projection import PCAProjection, choose_components
+from flowad.models.tabular_flow.torch_model import FlowScoring
 from flowad.models.tabular_flow.training import (
     FlowFit,
     log_prob_quantile,
@@ -103,6 +104,8 @@ class FlowDetector(BaseDetector):
         offset_: Threshold on ``score_samples``; rows below it are predicted anomalies.
         calibration_: The calibration scores behind ``offset_`` and the p-values.
         flow_: The trained flow (float64, on ``device_``).
+        scoring_: The scoring graph (:class:`~flowad.models.tabular_flow.torch_model.FlowScoring`):
+            every score and the ONNX export run it.
         scaler_: Learned preprocessing.
         projection_: The PCA step, or ``None`` when the flow sees every column.
         history_: Loss curves and divergence recoveries (of the first flow of an ensemble).
@@ -274,6 +277,7 @@ class FlowDetector(BaseDetector):
         self.projection_ = projection
         self.flow_ = flows[0] if n_flows == 1 else FlowMixture(flows, combine).eval()
         self.device_ = device
+        self.scoring_ = FlowScoring(scaler, projection, self.flow_, self.score_type).to(device)
         self.history_ = histories[0]
         self.n_epochs_ = len(self.history_.train_loss)
         self.member_epochs_ = [len(h.train_loss) for h in histories]
@@ -282,6 +286,7 @@ class FlowDetector(BaseDetector):
             self.latent_mean_, self.latent_precision_ = _latent_moments(self._latent(X[labels == 0]))
         else:  # unused: a mixture has no latent code (fit rejects latent scores)
             self.latent_mean_, self.latent_precision_ = np.zeros(max(k, 1)), np.eye(max(k, 1))
+        self.scoring_.set_latent_moments(self.latent_mean_, self.latent_precision_)
 
     def _n_components(self, n_rows: int, d: int) -> int:
         pca_components = self._opts.pca_components
@@ -313,46 +318,40 @@ class FlowDetector(BaseDetector):
         )
 
     # --------------------------------------------------------------- scores
-    def _terms(self, X: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        """For rows ``X`` (N, D): the flow's input (N, k), the log-density the preprocessing adds
-        (N,), and the residual's squared whitened norm (N,)."""
-        Xs = self.scaler_.model_input(X)
-        extra = self.scaler_.log_abs_det(X) + self.scaler_.constant_log_density(X)
-        residual = np.zeros(len(X))
-        if self.projection_ is not None:
-            extra = extra + self.projection_.log_abs_det() + self.projection_.residual_log_density(Xs)
-            residual = self.projection_.residual_sq(Xs)
-            Xs = self.projection_.transform(Xs)
-        return torch.as_tensor(Xs, dtype=torch.float64, device=self.device_), extra, residual
+    def _run_graph(self, X: np.ndarray, method: str) -> np.ndarray:
+        """One of the scoring graph's methods over rows ``X`` ``(N, D)``, in chunks (flat memory)."""
+        graph = self.scoring_
+        function = graph if method == "forward" else getattr(graph, method)
+        parts = []
+        with torch.no_grad():
+            for chunk in _chunks(X):
+                parts.append(function(torch.as_tensor(chunk, dtype=torch.float64, device=self.device_)).cpu().numpy())
+        return np.concatenate(parts)
 
     def _latent(self, X: np.ndarray) -> np.ndarray:
-        codes = []
-        for chunk in _chunks(X):
-            with torch.no_grad():
-                codes.append(self.flow_().transform(self._terms(chunk)[0]).cpu().numpy())
-        return finite_scores(np.concatenate(codes))
+        return finite_scores(self._run_graph(X, "latent"))
 
     def log_likelihood(self, X) -> np.ndarray:
         """Log-density of each row in nats, in the units of the input columns; shape ``(N,)``.
 
-        With ``n_flows > 1`` and ``combine="geometric"`` it is the normalised pool's log-density
-        plus a constant ``log Z <= 0`` (see ``combine``).
+        For an ensemble pooled with ``combine="geometric"`` it is the normalised pool's log-density
+        plus a constant ``log Z <= 0``.
 
         Args:
-            X: Shape ``(N, D)``.
+            X: Shape ``(N, D)``, or a DataFrame with the model's feature columns.
         """
         X = self._score_input(X)
         with torch_threads(self._threads()):
-            return np.concatenate([self._chunk_scores(chunk, "nll") for chunk in _chunks(X)])
+            return self._run_graph(X, "log_likelihood")
 
     def latent_codes(self, X) -> np.ndarray:
         """Latent codes ``z`` of each row, shape ``(N, k)`` (``k``: the flow's input width).
 
         Args:
-            X: Shape ``(N, D)``.
+            X: Shape ``(N, D)``, or a DataFrame with the model's feature columns.
 
         Raises:
-            ValueError: If the detector is a mixture (``n_flows > 1``), which has no latent code.
+            ValueError: For an ensemble of flows, which has no latent code.
         """
         X = self._score_input(X)
         if self._ensemble()[0] > 1:
@@ -363,7 +362,9 @@ class FlowDetector(BaseDetector):
     def score_samples(self, X) -> np.ndarray:
         """Normality score per row (see ``score_type``), shape ``(N,)``; higher means more normal.
 
-        Rows are scored in chunks, so memory does not grow with the number of rows.
+        Rows are scored in chunks by the scoring graph (``scoring_``,
+        :class:`~flowad.models.tabular_flow.torch_model.FlowScoring`), so memory does not grow with
+        the number of rows, and ONNX exports give the same scores.
 
         Args:
             X: Shape ``(N, D)``, or a DataFrame with the model's feature columns.
@@ -371,21 +372,7 @@ class FlowDetector(BaseDetector):
         return super().score_samples(X)
 
     def _model_scores(self, X: np.ndarray) -> np.ndarray:
-        return np.concatenate([self._chunk_scores(chunk, self.score_type) for chunk in _chunks(X)])
-
-    def _chunk_scores(self, X: np.ndarray, score_type: str) -> np.ndarray:
-        inputs, extra, residual = self._terms(X)
-        with torch.no_grad():
-            if score_type == "nll":
-                logp = self.flow_().log_prob(inputs).cpu().numpy()
-                if self.scaler_.n_model_features == 0:
-                    logp = np.zeros(len(X))
-                return finite_scores(logp + extra)
-            z = self.flow_().transform(inputs).cpu().numpy()
-        if score_type == "latent_norm":
-            return finite_scores(-(z**2).sum(axis=1) - residual)
-        centred = z - self.latent_mean_
-        return finite_scores(-np.einsum("ij,jk,ik->i", centred, self.latent_precision_, centred) - residual)
+        return self._run_graph(X, "forward")
 
     # ---------------------------------------------------------- model files
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -422,6 +409,8 @@ class FlowDetector(BaseDetector):
         self.flow_ = flow.to(self.device_).eval()
         self.latent_mean_ = arrays["latent_mean"]
         self.latent_precision_ = arrays["latent_precision"]
+        self.scoring_ = FlowScoring(self.scaler_, self.projection_, self.flow_, self.score_type, self.latent_mean_,
+                                    self.latent_precision_).to(self.device_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,110 @@
+"""FastFlow's scoring graph: images in, image scores and anomaly maps out, in one torch module.
+
+``FastFlowDetector.score_samples``, ``anomaly_map`` and the ONNX export all run this module
+(float32): resize, mirrored margin, backbone, per-image LayerNorm, one 2D flow per stage, margin cut,
+bilinear upsampling, the mean over stages, optional Gaussian blur, and the image score (the map's
+maximum or the mean of its top 1%).
+
+Example:
+    >>> import torch
+    >>> from flowad.flows import FastFlow2d
+    >>> class Tiny(torch.nn.Module):              # any backbone with ``strides`` and a list of maps
+    ...     strides = (4,)
+    ...     def forward(self, x):
+    ...         return [torch.nn.functional.avg_pool2d(x.repeat(1, 2, 1, 1), 4)]
+    >>> graph = FastFlowScoring(Tiny(), [FastFlow2d(6, steps=2)], input_size=None, reflect_margin=0)
+    >>> score, maps = graph(torch.rand(2, 3, 32, 32))
+    >>> tuple(score.shape), tuple(maps.shape)
+    ((2,), (2, 32, 32))
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from flowad.core.image_maps import gaussian_smooth, upsample
+
+__all__ = ["FastFlowScoring", "backbone_input", "fastflow_map", "stage_features"]
+
+
+def backbone_input(x: Tensor, input_size: int | None, margin: int) -> Tensor:
+    """Images as the backbone sees them: ``(N, C, H, W)`` -> ``(N, C, H' + 2m, W' + 2m)``.
+
+    Args:
+        x: Images in [0, 1].
+        input_size: Shorter side after a bilinear resize (aspect ratio kept); None keeps the size.
+        margin: Reflect padding ``m`` added on every side after the resize, in pixels.
+    """
+    if input_size is not None:
+        h, w = x.shape[2], x.shape[3]
+        scale = input_size / min(h, w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        if size != (h, w):
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    if margin:
+        if margin >= min(x.shape[2], x.shape[3]):
+            raise ValueError(f"reflect_margin={margin} must be smaller than the resized image's sides "
+                             f"{tuple(x.shape[2:])}; lower reflect_margin or raise input_size")
+        x = F.pad(x, (margin, margin, margin, margin), mode="reflect")
+    return x
+
+
+def stage_features(backbone: nn.Module, x: Tensor) -> list[Tensor]:
+    """The backbone's feature maps of prepared images, each standardised per image (LayerNorm over C, h, w)."""
+    return [F.layer_norm(f, f.shape[1:]) for f in backbone(x)]
+
+
+def fastflow_map(backbone: nn.Module, flows, x: Tensor, input_size: int | None, margin: int) -> Tensor:
+    """Anomaly maps ``(N, H, W)`` of images ``x`` ``(N, C, H, W)``: per stage minus the log-likelihood
+    per position and channel, the margin cut off, upsampled to ``(H, W)``; averaged over stages."""
+    size = (x.shape[2], x.shape[3])
+    total = x.new_zeros(x.shape[0], *size)
+    for flow, f, stride in zip(flows, stage_features(backbone, backbone_input(x, input_size, margin)),
+                               backbone.strides, strict=True):
+        m = -flow.log_prob_map(f) / f.shape[1]
+        k = margin // stride
+        if k:
+            m = m[:, k : m.shape[1] - k, k : m.shape[2] - k]
+        total = total + upsample(m, size)
+    return total / len(flows)
+
+
+class FastFlowScoring(nn.Module):
+    """Images ``(N, C, H, W)`` float32 in [0, 1] -> ``(score (N,), anomaly_map (N, H, W))``.
+
+    Args:
+        backbone: Feature extractor with ``strides``; ``backbone(x)`` is a list of maps, one per stage.
+        flows: One :class:`~flowad.flows.FastFlow2d` per stage.
+        input_size, reflect_margin: As for :class:`~flowad.models.FastFlowDetector`.
+        smooth_sigma: Gaussian blur of the map in pixels (0: none).
+        image_score: ``"max"`` or ``"top1_mean"``.
+    """
+
+    def __init__(self, backbone: nn.Module, flows, input_size: int | None, reflect_margin: int,
+                 smooth_sigma: float = 0.0, image_score: str = "max") -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.flows = nn.ModuleList(flows)
+        self.input_size = input_size
+        self.reflect_margin = int(reflect_margin)
+        self.smooth_sigma = float(smooth_sigma)
+        self.image_score = image_score
+
+    def maps(self, x: Tensor) -> Tensor:
+        """Anomaly maps ``(N, H, W)``, higher = more anomalous."""
+        maps = fastflow_map(self.backbone, self.flows, x, self.input_size, self.reflect_margin)
+        return gaussian_smooth(maps, self.smooth_sigma)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        maps = self.maps(x)
+        flat = maps.flatten(1)
+        if self.image_score == "max":
+            aggregate = flat.amax(1)
+        else:
+            k = max(1, int(math.ceil(0.01 * flat.shape[1])))
+            aggregate = torch.topk(flat, k, dim=1).values.mean(1)
+        return -aggregate, maps
