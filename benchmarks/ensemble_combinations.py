@@ -25,6 +25,7 @@ import torch
 
 from flowad.datasets import adbench_root, load_npz_folder, split, subsample
 from flowad.evaluation.markdown import markdown_table
+from flowad.evaluation.results_log import ResultsLog
 from flowad.evaluation.tabular_metrics import roc_auc
 from flowad.models import FlowDetector, FlowEnsembleDetector
 
@@ -68,24 +69,20 @@ def main() -> None:
     torch.set_num_threads(1)
     files = load_npz_folder(adbench_root("classical"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    done = set()
-    if args.out.exists():  # resume: finished (set, seed) pairs are skipped
-        done = {(r["dataset"], r["seed"]) for r in map(json.loads, args.out.read_text().splitlines())}
-    with open(args.out, "a") as sink:
-        for name in args.datasets.split(","):
-            with np.load(files[name]) as data:
-                X, y = subsample(data["X"].astype(np.float64), data["y"].astype(int), 10_000)
-            for seed in (int(s) for s in args.seeds.split(",")):
-                if (name, seed) in done:
-                    continue
-                X_train, X_test, y_test = split("oneclass", X, y, random_state=seed)
-                det = FlowEnsembleDetector(n_flows=3, random_state=seed).fit(X_train)
-                row = {"dataset": name, "seed": seed}
-                for combo, s in combined_scores(det, X_test).items():
-                    row[combo] = roc_auc(y_test, -np.where(np.isfinite(s), s, -1e300))
-                sink.write(json.dumps(row) + "\n")
-                sink.flush()
-                print(row, flush=True)
+    log = ResultsLog(args.out, key=("dataset", "seed"))  # resume: finished (set, seed) pairs are skipped
+    for name in args.datasets.split(","):
+        with np.load(files[name]) as data:
+            X, y = subsample(data["X"].astype(np.float64), data["y"].astype(int), 10_000)
+        for seed in (int(s) for s in args.seeds.split(",")):
+            if log.done((name, seed)):
+                continue
+            X_train, X_test, y_test = split("oneclass", X, y, random_state=seed)
+            det = FlowEnsembleDetector(n_flows=3, random_state=seed).fit(X_train)
+            row = {"dataset": name, "seed": seed}
+            for combo, s in combined_scores(det, X_test).items():
+                row[combo] = roc_auc(y_test, -np.where(np.isfinite(s), s, -1e300))
+            log.append(row)
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

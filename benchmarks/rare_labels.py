@@ -12,7 +12,6 @@ Usage: python benchmarks/rare_labels.py --datasets thyroid,cardio --seeds 0 --sh
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import torch
 from flowad.datasets import load_adbench, subsample
 from flowad.datasets.splits import unsupervised_indices
 from flowad.evaluation.markdown import markdown_table
+from flowad.evaluation.results_log import ResultsLog, read_rows
 from flowad.evaluation.tabular_metrics import pr_auc, roc_auc
 from flowad.models import FlowDetector, TwoClassFlowDetector
 
@@ -66,17 +66,14 @@ def main() -> None:
     results = args.out / "rare_labels.jsonl"
     if not args.summarize:
         shard, n = (int(v) for v in args.shard.split("/"))
-        done = set()
-        if results.exists():  # resume: (dataset, seed) pairs already written are skipped
-            done = {(r["dataset"], r["seed"]) for r in map(json.loads, results.read_text().splitlines())}
+        log = ResultsLog(results, key=("dataset", "seed", "labelled_share"))
         for name in args.datasets.split(",")[shard::n]:
             for seed in (int(s) for s in args.seeds.split(",")):
-                if (name, seed) in done:
+                if log.done((name, seed, 0.0)):  # resume: (dataset, seed) pairs already written are skipped
                     continue
-                with open(results, "a") as sink:
-                    for row in run(name, seed, args.max_rows):
-                        sink.write(json.dumps(row) + "\n")
-    rows = pd.DataFrame([json.loads(line) for line in results.read_text().splitlines()])
+                for row in run(name, seed, args.max_rows):
+                    log.append(row)
+    rows = pd.DataFrame(read_rows(results))
     table = rows.pivot_table(index="dataset", columns="labelled_share", values=["roc_auc", "pr_auc"])
     table.columns = [f"{metric} {'unlabelled' if share == 0 else f'{share:.0%} labelled'}"
                      for metric, share in table.columns]

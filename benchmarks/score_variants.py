@@ -33,6 +33,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from flowad.datasets import adbench_root, load_npz_folder, split, subsample
 from flowad.evaluation.markdown import markdown_table
+from flowad.evaluation.results_log import ResultsLog
 from flowad.evaluation.tabular_metrics import roc_auc
 from flowad.models import FlowDetector
 
@@ -112,32 +113,27 @@ def main() -> None:
     files = load_npz_folder(adbench_root("classical"))
     names = sorted(n for n in files if not wanted or n.lower() in wanted)[shard::n_shards]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    done = set()
-    if args.out.exists():
-        done = {(r["dataset"], r["seed"]) for r in map(json.loads, args.out.read_text().splitlines())}
-    with open(args.out, "a") as sink:
-        for name in names:
-            X, y = None, None
-            for seed in (int(s) for s in args.seeds.split(",")):
-                if (name, seed) in done:
-                    continue
-                if X is None:
-                    with np.load(files[name]) as data:
-                        X, y = subsample(data["X"].astype(np.float64), data["y"].astype(int), args.max_rows)
-                X_train, X_test, y_test = split(args.protocol, X, y, random_state=seed)
-                start = time.perf_counter()
-                det = FlowDetector(random_state=seed).fit(X_train)
-                fit_s = time.perf_counter() - start
-                train = components(det, X_train)
-                knn = NearestNeighbors(n_neighbors=min(5, len(X_train))).fit(train["z"])
-                rocs = {}
-                for variant, s in scores(det, X_test, train, knn).items():
-                    rocs[variant] = roc_auc(y_test, -np.where(np.isfinite(s), s, -1e300))
-                row = {"dataset": name, "seed": seed, "protocol": args.protocol, "fit_seconds": fit_s, **rocs}
-                sink.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
-                                       for k, v in row.items()}) + "\n")
-                sink.flush()
-                print(name, seed, {k: round(v, 3) for k, v in rocs.items()}, flush=True)
+    log = ResultsLog(args.out, key=("dataset", "seed"))  # resume: finished (set, seed) pairs are skipped
+    for name in names:
+        X, y = None, None
+        for seed in (int(s) for s in args.seeds.split(",")):
+            if log.done((name, seed)):
+                continue
+            if X is None:
+                with np.load(files[name]) as data:
+                    X, y = subsample(data["X"].astype(np.float64), data["y"].astype(int), args.max_rows)
+            X_train, X_test, y_test = split(args.protocol, X, y, random_state=seed)
+            start = time.perf_counter()
+            det = FlowDetector(random_state=seed).fit(X_train)
+            fit_s = time.perf_counter() - start
+            train = components(det, X_train)
+            knn = NearestNeighbors(n_neighbors=min(5, len(X_train))).fit(train["z"])
+            rocs = {}
+            for variant, s in scores(det, X_test, train, knn).items():
+                rocs[variant] = roc_auc(y_test, -np.where(np.isfinite(s), s, -1e300))
+            row = {"dataset": name, "seed": seed, "protocol": args.protocol, "fit_seconds": fit_s, **rocs}
+            log.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+            print(name, seed, {k: round(v, 3) for k, v in rocs.items()}, flush=True)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Usage: python benchmarks/synthetic_negatives.py --textures brick --seeds 0 --out
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from flowad_studies.image_report import heatmap_grid
 from flowad.datasets.textures import make_texture_set
 from flowad.evaluation.image_metrics import evaluate_image_detector_outputs
 from flowad.evaluation.markdown import markdown_table
+from flowad.evaluation.results_log import ResultsLog, read_rows
 from flowad.models import FastFlowDetector, UNetSegmenter
 from flowad.synth import PatchSampler, synthetic_anomalies
 
@@ -59,8 +59,8 @@ def _fitted(model: str, seed: int, train, temperature, far):
         negative_masks=np.concatenate([temperature.masks, far.masks]))  # fmt: skip
 
 
-def run(texture: str, seed: int, n_negatives: int, models: list[str], maps_dir: Path, sink) -> None:
-    """Fit and score ``models`` on one texture and seed; one JSON row per model into ``sink``."""
+def run(texture: str, seed: int, n_negatives: int, models: list[str], maps_dir: Path, log: ResultsLog) -> None:
+    """Fit and score ``models`` on one texture and seed; one row per model into ``log``."""
     train, test = make_texture_set(texture, random_state=seed)
     start = time.perf_counter()
     sampler = PatchSampler(random_state=seed).fit(train.images)
@@ -74,8 +74,7 @@ def run(texture: str, seed: int, n_negatives: int, models: list[str], maps_dir: 
         metrics = evaluate_image_detector_outputs(test.labels, test.masks, -scores, maps).as_dict()
         row = {"texture": texture, "seed": seed, "model": model, **metrics, "fit_seconds": fit_s,
                "sampler_seconds": sampler_s, "per_kind": per_kind_metrics(test, -scores, maps)}
-        sink.write(json.dumps(row) + "\n")
-        sink.flush()
+        log.append(row)
         if seed == 0:
             write_example_maps(maps_dir / f"{texture}__{model}.npz", test, maps)
         print(texture, seed, model, {k: round(metrics[k], 3) for k in METRICS}, f"fit {fit_s:.0f}s", flush=True)
@@ -128,18 +127,15 @@ def main() -> None:
     maps_dir = args.out / "maps"
     maps_dir.mkdir(parents=True, exist_ok=True)
     results = args.out / "synthetic_negatives.jsonl"
-    done = set()
-    if results.exists():  # resume: (texture, seed, model) jobs already written are skipped
-        done = {(r["texture"], r["seed"], r["model"]) for r in map(json.loads, results.read_text().splitlines())}
+    log = ResultsLog(results, key=("texture", "seed", "model"))  # resume: finished jobs are skipped
     textures = args.textures.split(",")
     models = [MODELS[int(i)] for i in args.models.split(",")]
     for texture in textures:
         for seed in (int(s) for s in args.seeds.split(",")):
-            todo = [m for m in models if (texture, seed, m) not in done]
+            todo = [m for m in models if not log.done((texture, seed, m))]
             if todo:
-                with open(results, "a") as sink:
-                    run(texture, seed, args.negatives, todo, maps_dir, sink)
-    rows = pd.DataFrame([json.loads(line) for line in results.read_text().splitlines()])
+                run(texture, seed, args.negatives, todo, maps_dir, log)
+    rows = pd.DataFrame(read_rows(results))
     for texture in textures:
         heatmap_grid(maps_dir, texture, list(MODELS), args.out / f"synthetic_negatives_{texture}.png")
     write_summary(rows, args.out, args.negatives, args.threads)

@@ -29,7 +29,7 @@ from flowad.core.image_maps import gaussian_smooth, upsample
 from flowad.datasets.textures import TEXTURE_DEFECTS, TEXTURES, make_texture_set
 from flowad.evaluation.image_metrics import image_roc_auc, pixel_roc_auc
 from flowad.evaluation.markdown import markdown_table
-from flowad.models.fastflow.estimator import backbone_input, stage_features
+from flowad.models.fastflow.torch_model import backbone_input, stage_features
 
 #: Backbone taps: FastFlow's stages (``flowad.backbones.efficientnet.STAGES``) up to stride 16.
 TAPS = tuple(name for name, (_, stride, _) in STAGES.items() if stride <= 16)

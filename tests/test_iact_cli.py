@@ -24,7 +24,7 @@ def test_simulate_hillas_fit_evaluate(tmp_path):
 
     result = flowad("iact", "fit", table, "-o", model, "--epochs", 20, "-q")
     assert result.returncode == 0, result.stderr
-    assert (model / "pipeline.json").is_file() and (model / "detector" / "weights.safetensors").is_file()
+    assert (model / "config.json").is_file() and (model / "weights.safetensors").is_file()
 
     result = flowad("iact", "evaluate", model, events, "--report", report, "-q")
     assert result.returncode == 0, result.stderr
@@ -38,7 +38,7 @@ def test_simulate_hillas_fit_evaluate(tmp_path):
     ("args", "message"),
     [
         (["iact", "fit", "missing.npz", "-o", "m"], "data file not found"),
-        (["iact", "evaluate", "nomodel", "x.csv"], "no flowad IACT separator"),
+        (["iact", "evaluate", "nomodel", "x.csv"], "no flowad model"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path, args, message):

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2
 
+from flowad import io
 from flowad.datasets import MAGIC_GAMMA_FEATURES, load_magic_gamma
 from flowad.evaluation.iact_metrics import (
     cut_from_training,
@@ -26,7 +27,6 @@ from flowad.iact.pipeline import (
     GammaHadronSeparator,
     HillasFeatures,
 )
-from flowad.iact.separator_files import load_separator, save_separator
 from flowad.models import FlowDetector
 
 
@@ -130,25 +130,25 @@ def test_feature_table_with_uci_names_on_real_magic():
 
 def test_save_load_roundtrip_and_refusals(tmp_path, fitted, events):
     _, (images, _) = events
-    path = save_separator(fitted, tmp_path / "model")
-    assert (path / "pipeline.json").is_file() and (path / "detector" / "config.json").is_file()
-    loaded = load_separator(path)
+    path = io.save(fitted, tmp_path / "model")
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "weights.safetensors"]  # one model folder
+    loaded = io.load(path)
     np.testing.assert_allclose(loaded.gammaness(images), fitted.gammaness(images))
     assert loaded.cut_ == fitted.cut_ and loaded.features_ == fitted.features_
-    save_separator(fitted, path)  # replacing a separator is fine
+    io.save(fitted, path)  # replacing a separator is fine
     other = tmp_path / "notes"
     other.mkdir()
     (other / "a.txt").write_text("keep me")
     with pytest.raises(ValueError, match="refusing to overwrite"):
-        save_separator(fitted, other)
+        io.save(fitted, other)
     assert (other / "a.txt").read_text() == "keep me"
-    with pytest.raises(FileNotFoundError, match="no flowad IACT separator"):
-        load_separator(tmp_path / "missing")
-    body = json.loads((path / "pipeline.json").read_text())
-    body["state"]["cut_"] = 0.0
-    (path / "pipeline.json").write_text(json.dumps(body))
+    with pytest.raises(FileNotFoundError, match="no flowad model"):
+        io.load(tmp_path / "missing")
+    config = json.loads((path / "config.json").read_text())
+    config["state"]["cut_"] = 0.0
+    (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="checksum"):
-        load_separator(path)
+        io.load(path)
 
 
 @pytest.mark.parametrize(

@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from flowad.core.threads import torch_threads
 from flowad.datasets.digits import one_class_task
 from flowad.datasets.textures import TEXTURES, load_texture, make_texture_set
 from flowad.evaluation.bench import machine_info
 from flowad.evaluation.image_metrics import aupro, evaluate_image_detector_outputs, image_roc_auc, pixel_roc_auc
+from flowad.evaluation.results_log import ResultsLog
 from flowad.models.registry import IMAGE_MODELS, image_model
 
 __all__ = ["ImageBenchConfig", "per_kind_metrics", "run_image_bench", "write_example_maps"]
@@ -126,11 +128,11 @@ def _small_defects(test, image_scores: np.ndarray, maps: np.ndarray, kind: str =
     }
 
 
-def _texture_jobs(config: ImageBenchConfig, out: Path, done: set, sink, on_job) -> None:
+def _texture_jobs(config: ImageBenchConfig, out: Path, log: ResultsLog, on_job) -> None:
     for texture in config.textures:
         train, test = make_texture_set(texture, random_state=config.seed, **config.texture_options)
         for name in config.models:
-            if ("texture", texture, "", name) in done:
+            if log.done(("texture", texture, "", name)):
                 continue
             if on_job is not None:
                 on_job(f"texture {texture} {name}")
@@ -140,9 +142,8 @@ def _texture_jobs(config: ImageBenchConfig, out: Path, done: set, sink, on_job) 
                 (scores, maps), score_s = _timed(detector.score_and_map, test.images)
             except (ValueError, RuntimeError) as error:  # one failed job must not end the run
                 logger.warning("texture %s %s failed: %s", texture, name, error)
-                sink.write(json.dumps({"task": "texture", "dataset": texture, "subset": "", "model": name,
-                                       "error": str(error)}) + "\n")
-                sink.flush()
+                log.append({"task": "texture", "dataset": texture, "subset": "", "model": name,
+                                       "error": str(error)})
                 continue
             anomaly = -scores
             metrics = evaluate_image_detector_outputs(test.labels, test.masks, anomaly, maps)
@@ -152,8 +153,7 @@ def _texture_jobs(config: ImageBenchConfig, out: Path, done: set, sink, on_job) 
             write_example_maps(out / "maps" / f"{texture}__{name}.npz", test, maps)
             if texture == config.textures[0] and config.timing_images > 0:
                 row["seconds_per_256px_image"] = _time_256(detector, texture, config)
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
+            log.append(row)
 
 
 def write_example_maps(path: Path, test, maps: np.ndarray) -> None:
@@ -182,10 +182,10 @@ def _time_256(detector, texture: str, config: ImageBenchConfig) -> float:
     return seconds / len(crops)
 
 
-def _digit_jobs(config: ImageBenchConfig, done: set, sink, on_job) -> None:
+def _digit_jobs(config: ImageBenchConfig, log: ResultsLog, on_job) -> None:
     for dataset in config.digit_sets:
         for cls in config.digit_classes:
-            todo = [m for m in config.models if ("digits", dataset, str(cls), m) not in done]
+            todo = [m for m in config.models if not log.done(("digits", dataset, str(cls), m))]
             if not todo:
                 continue
             train, test, y = one_class_task(dataset, cls, config.digit_max_train, config.digit_max_test,
@@ -200,15 +200,13 @@ def _digit_jobs(config: ImageBenchConfig, done: set, sink, on_job) -> None:
                     scores, score_s = _timed(detector.score_samples, test)
                 except (ValueError, RuntimeError) as error:
                     logger.warning("%s class %s %s failed: %s", dataset, cls, name, error)
-                    sink.write(json.dumps({"task": "digits", "dataset": dataset, "subset": str(cls), "model": name,
-                                           "error": str(error)}) + "\n")
-                    sink.flush()
+                    log.append({"task": "digits", "dataset": dataset, "subset": str(cls), "model": name,
+                                           "error": str(error)})
                     continue
                 row = {"task": "digits", "dataset": dataset, "subset": str(cls), "model": name,
                        "image_roc_auc": image_roc_auc(y, -scores), "n_images": len(y), "n_anomalous": int(y.sum()),
                        "fit_seconds": fit_s, "score_seconds": score_s}
-                sink.write(json.dumps(row) + "\n")
-                sink.flush()
+                log.append(row)
 
 
 def run_image_bench(config: ImageBenchConfig, out_dir: str | Path,
@@ -226,22 +224,13 @@ def run_image_bench(config: ImageBenchConfig, out_dir: str | Path,
     out = Path(out_dir)
     (out / "maps").mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
-    done = set()
-    if results.exists():
-        for line in results.read_text().splitlines():
-            row = json.loads(line)
-            done.add((row["task"], row["dataset"], row["subset"], row["model"]))
+    log = ResultsLog(results, key=("task", "dataset", "subset", "model"))
     threads = config.torch_threads or torch.get_num_threads()
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
     (out / "machine.json").write_text(json.dumps(machine_info(threads), indent=2))
-    try:
-        with open(results, "a") as sink:
-            _texture_jobs(config, out, done, sink, on_job)
-            _digit_jobs(config, done, sink, on_job)
-    finally:
-        torch.set_num_threads(previous)
+    with torch_threads(threads):
+        _texture_jobs(config, out, log, on_job)
+        _digit_jobs(config, log, on_job)
     return results
 
 

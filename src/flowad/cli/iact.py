@@ -17,11 +17,11 @@ import pandas as pd
 import typer
 from rich.table import Table as RichTable
 
+from flowad import io
 from flowad.cli.common import Quiet, command, out, progress_bar
 from flowad.evaluation.iact_report import write_iact_report
 from flowad.iact import load_camera, load_events, save_events, simulate_events
 from flowad.iact.pipeline import GammaHadronSeparator
-from flowad.iact.separator_files import load_separator, save_separator
 from flowad.models import FlowDetector
 
 __all__ = ["iact_app"]
@@ -184,7 +184,7 @@ def fit(
     with progress_bar(quiet) as progress:
         task = progress.add_task("fit flow", total=detector.max_epochs, status="")
         separator.fit(X, y, callback=lambda e, t, v: progress.update(task, completed=e + 1, status=f"val NLL {v:.4g}"))
-    save_separator(separator, output)
+    io.save(separator, output)
     out.print(f"saved {mode} separator (flow of {train_on}s, {separator.n_train_} events, "
               f"{separator.n_invalid_train_} invalid left out, features {', '.join(separator.features_)}) to {output}")
 
@@ -199,7 +199,9 @@ def evaluate(
     quiet: Quiet = False,
 ) -> None:
     """Gamma efficiency at fixed hadron acceptances, quality factors, ROC-AUC, and a report."""
-    separator = load_separator(model)
+    separator = io.load(model)
+    if not isinstance(separator, GammaHadronSeparator):
+        raise ValueError(f"{model} holds a {type(separator).__name__}, not a gamma/hadron separator (flowad iact fit)")
     X, labels, name = _read(data, label_column)
     if labels is None:
         raise ValueError(f"{data.name} has no labels (column {label_column!r}); evaluation needs them")

@@ -52,6 +52,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flowad.core.splits import HOLDOUT_FRACTION
+
 __all__ = [
     "CALIBRATIONS",
     "CROSS_FIT_MAX_ROWS",
@@ -71,7 +73,7 @@ CROSS_FIT_MAX_ROWS = 20_000
 #: Folds of cross-fitting.
 N_FOLDS = 5
 #: Share of the rows held out by ``calibration="split"``, and the fewest held out (half the rows at most).
-SPLIT_FRACTION, SPLIT_MIN_ROWS = 0.1, 2_000
+SPLIT_FRACTION, SPLIT_MIN_ROWS = HOLDOUT_FRACTION, 2_000
 _LOWEST = float(np.finfo(np.float64).min)
 
 

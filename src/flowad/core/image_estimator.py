@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator
 
 from flowad.core.calibration import Calibration
 from flowad.core.estimator import contamination_value, finite_scores
+from flowad.core.splits import HOLDOUT_FRACTION
 from flowad.core.training import TrainingConfig
 
 __all__ = ["IMAGE_SCORES", "BaseImageDetector", "aggregate_maps", "as_image_tensor"]
@@ -76,7 +77,7 @@ class BaseImageDetector(BaseEstimator):
     """
 
     #: Share of training images held out to set the threshold (when there are at least 10).
-    threshold_fraction = 0.1
+    threshold_fraction = HOLDOUT_FRACTION
 
     def _check_common_params(self) -> None:
         contamination_value(self.contamination)

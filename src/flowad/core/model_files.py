@@ -77,6 +77,8 @@ __all__ = [
     "is_model",
     "load",
     "model_class",
+    "nested_model",
+    "nested_state",
     "save",
     "to_json",
 ]
@@ -105,12 +107,14 @@ MODEL_CLASSES: dict[str, str] = {
     "FastFlowDetector": "flowad.models.fastflow.estimator",
     "UNetSegmenter": "flowad.models.unet.estimator",
     "PatchSampler": "flowad.synth.sampler",
+    "GammaHadronSeparator": "flowad.iact.pipeline",
 }
 
 
 #: Option objects that can be hyper-parameters -> the module that defines them.
 OPTION_CLASSES: dict[str, str] = {
     "FlowOptions": "flowad.models.tabular_flow.options",
+    "CameraGeometry": "flowad.iact.camera",
 }
 
 
@@ -163,7 +167,8 @@ def _encode_params(params: dict) -> dict:
         if is_model(value):
             return {_NESTED: type(value).__name__, "params": _encode_params(value.get_params(deep=False))}
         if type(value).__name__ in OPTION_CLASSES and dataclasses.is_dataclass(value):
-            return {_OPTIONS: type(value).__name__, "fields": to_json(dataclasses.asdict(value))}
+            fields = value.to_json() if hasattr(value, "to_json") else dataclasses.asdict(value)
+            return {_OPTIONS: type(value).__name__, "fields": to_json(fields)}
         return to_json(value)
 
     return {str(k): encode(v) for k, v in params.items()}
@@ -183,12 +188,33 @@ def _decode_params(params: dict, path: Path) -> dict:
             if module is None:
                 raise _refuse(path, f"unknown options class {value[_OPTIONS]!r}")
             cls = getattr(importlib.import_module(module), str(value[_OPTIONS]))
-            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.get("fields", {}).items()})
+            fields = value.get("fields", {})
+            if hasattr(cls, "from_json"):
+                return cls.from_json(fields)
+            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
         if isinstance(value, dict):
             return {k: decode(v) for k, v in value.items()}
         return tuple(value) if isinstance(value, list) else value
 
     return {k: decode(v) for k, v in params.items()}
+
+
+def nested_state(model) -> tuple[dict, dict[str, np.ndarray]]:
+    """A fitted model inside another one's state: ``(JSON-able state, arrays)``; the outer model
+    prefixes the arrays (see :func:`flowad.core.estimator.prefixed`)."""
+    state, arrays = model._save_state()
+    return {"class": type(model).__name__, "params": _encode_params(model.get_params(deep=False)),
+            "state": to_json(state)}, arrays
+
+
+def nested_model(state: dict, arrays: dict[str, np.ndarray]):
+    """Inverse of :func:`nested_state`: the fitted model, rebuilt from its class, parameters and state."""
+    cls = model_class(str(state["class"]))
+    model = cls(**_decode_params(state["params"], Path("<nested model>")))
+    with contextlib.suppress(AttributeError):
+        model._validate_params()
+    model._load_state(state["state"], arrays)
+    return model
 
 
 def _sha256(data: bytes) -> str:
@@ -232,7 +258,7 @@ def save(detector, path: str | os.PathLike) -> Path:
     if not is_model(detector):
         raise TypeError(f"detector must be a flowad detector, got {type(detector).__name__} (PyOD peers cannot be "
                         f"saved: they would need pickle)")
-    if not hasattr(detector, "offset_"):
+    if not any(k.endswith("_") and not k.startswith("_") for k in vars(detector)):
         raise ValueError(f"detector must be fitted before saving ({type(detector).__name__} is not)")
     path = Path(path)
     check_model_target(path)
@@ -331,6 +357,8 @@ def load(path: str | os.PathLike, device: str | None = None):
     if path.is_file():
         raise FileNotFoundError(f"no flowad model at {str(path)!r}: it is a file; a model is a folder with "
                                 f"{CONFIG_FILE} and {WEIGHTS_FILE}")
+    if (path / "pipeline.json").is_file() and not (path / CONFIG_FILE).is_file():
+        raise _refuse(path, "it is a flowad 0.1 IACT separator folder (pipeline.json); refit it with 'flowad iact fit'")
     if not (path / WEIGHTS_FILE).is_file() or not ((path / CONFIG_FILE).is_file()
                                                      or any(path.glob(f".{CONFIG_FILE}{TEMP_MARK}*"))):
         raise FileNotFoundError(f"no flowad model at {str(path)!r} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")

@@ -19,12 +19,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor, nn
 
 from flowad.core.distributed import RankSync
+from flowad.core.splits import MIN_VALIDATION, split_validation
 
 __all__ = [
     "MIN_VALIDATION",
@@ -42,8 +42,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Fewest rows held out for validation (when the data has at least twice as many).
-MIN_VALIDATION = 20
 
 #: Called after every epoch with ``(epoch, train_loss, validation_loss)``.
 EpochCallback = Callable[[int, float, float], None]
@@ -101,31 +99,6 @@ def seeded_torch(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
-
-
-def split_validation(
-    n: int, fraction: float, rng: np.random.Generator, min_validation: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
-    """Random train / validation row indices.
-
-    Args:
-        n: Number of rows.
-        fraction: Share of rows held out, in [0, 1).
-        rng: Source of the permutation.
-        min_validation: Fewest held-out rows when ``n`` allows it.
-
-    Returns:
-        ``(train_idx, validation_idx)``; with fewer than 2 rows validation reuses the training rows.
-    """
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction!r}")
-    if n < 2 or fraction == 0.0:
-        idx = np.arange(n)
-        return idx, idx
-    n_val = min(n // 2, max(min_validation, int(round(fraction * n))))
-    n_val = max(n_val, 1)
-    perm = rng.permutation(n)
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
 def batched(module_fn: Callable[[Tensor], Tensor], X: Tensor, batch_size: int = 4096) -> Tensor:

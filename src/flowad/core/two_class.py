@@ -7,6 +7,17 @@ log-likelihood of the normal rows and ``L_R`` the negative log-likelihood of the
 only while a negative's log-likelihood is above a floor ``c`` and above the least likely normal row
 of the batch. Without those bounds a negative could be pushed to minus infinity, which a flow can do
 at the expense of everything else.
+
+The recipe, the same for every model that offers it (tabular flows, FastFlow, PatchFlow): train
+one-class on the normal data first; set the floor ``c`` to a low quantile of the normal training
+data's log-likelihoods under that model (:func:`negative_floor`; 1% for the image models, the
+``contamination`` for tabular flows, whose default is also 1%); then go on with the two-class loss
+(:func:`two_class_losses`), so that negatives are pushed just below the normal data's low tail.
+
+Example:
+    >>> import torch
+    >>> negative_floor(torch.arange(100.0), 0.01)
+    0.99
 """
 
 from __future__ import annotations
@@ -15,10 +26,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["NEGATIVE_MODES", "check_negative_labels", "two_class_losses"]
+__all__ = ["FLOOR_QUANTILE", "NEGATIVE_MODES", "check_negative_labels", "negative_floor", "two_class_losses"]
 
 #: How ``FlowDetector`` uses ``y`` in ``fit``: ignore it, or read 1 as a negative row.
 NEGATIVE_MODES = (None, "labels")
+#: The quantile of the normal data's log-likelihood that is the floor of the loss, by default.
+FLOOR_QUANTILE = 0.01
+#: Most values the quantile is taken over (the first ones; per-position image maps are many).
+_MAX_FLOOR_VALUES = 1_000_000
+
+
+def negative_floor(log_likelihoods, quantile: float = FLOOR_QUANTILE) -> float:
+    """The floor ``c`` of the two-class loss: the ``quantile`` of the normal training data's
+    log-likelihoods (any shape; non-finite values left out) under the one-class model."""
+    values = torch.as_tensor(log_likelihoods).detach().flatten().double()[:_MAX_FLOOR_VALUES]
+    values = values[torch.isfinite(values)]
+    if len(values) == 0:
+        raise ValueError("negative_floor: the one-class model gives no finite log-likelihood to the normal data")
+    return float(torch.quantile(values.cpu(), quantile))
 
 
 def check_negative_labels(y, n_rows: int) -> np.ndarray:

@@ -15,7 +15,6 @@ from flowad.datasets.series import (
     load_yahoo,
 )
 from flowad.datasets.splits import PROTOCOLS, oneclass_split, split, subsample, unsupervised_split
-from flowad.datasets.tabular import Table, read_table
 from flowad.datasets.textures import TEXTURES, make_texture_set, write_texture_sets
 from flowad.datasets.vehicle import FAULT_KINDS, VEHICLE_CHANNELS, Fault, VehicleSeries, vehicle_sensors
 
@@ -30,7 +29,6 @@ __all__ = [
     "Fault",
     "ImageSet",
     "LabelledSeries",
-    "Table",
     "VehicleSeries",
     "adbench_root",
     "apply_defect",
@@ -51,7 +49,6 @@ __all__ = [
     "one_class_split",
     "one_class_task",
     "oneclass_split",
-    "read_table",
     "split",
     "subsample",
     "unsupervised_split",

@@ -21,8 +21,11 @@ import pandas as pd
 import torch
 
 from flowad._version import __version__
+from flowad.core.safe_files import atomic_path, atomic_write_text
+from flowad.core.threads import torch_threads
 from flowad.datasets import adbench_root, load_breast_cancer_anomaly, load_npz_folder, split, subsample
 from flowad.datasets.splits import PROTOCOLS
+from flowad.evaluation.results_log import ResultsLog
 from flowad.evaluation.tabular_metrics import evaluate_scores
 from flowad.models import available_detectors, make_detector
 
@@ -161,18 +164,6 @@ def machine_info(torch_threads: int) -> dict:
     }
 
 
-def _read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            logger.warning("skipping a damaged line in %s (an interrupted write)", path)
-    return rows
-
-
 def run_bench(
     config: BenchConfig,
     out_dir: str | Path,
@@ -200,53 +191,48 @@ def run_bench(
     out = Path(out_dir)
     (out / "scores").mkdir(parents=True, exist_ok=True)
     threads = config.torch_threads or torch.get_num_threads()
-    torch.set_num_threads(threads)
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
-    (out / "machine.json").write_text(json.dumps(machine_info(threads), indent=2))
+    atomic_write_text(out / "config.json", json.dumps(asdict(config), indent=2))
+    atomic_write_text(out / "machine.json", json.dumps(machine_info(threads), indent=2))
+    log = ResultsLog(out / "results.jsonl", key=KEY)
+    with torch_threads(threads):
+        _run_jobs(config, specs, log, out, on_job)
+    frame = pd.DataFrame(log.rows())
+    with atomic_path(out / "results.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame
 
-    results_path = out / "results.jsonl"
-    previous = _read_rows(results_path)
-    if previous:  # drop a line cut off by an interruption before appending to the file
-        tmp = results_path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(row) + "\n" for row in previous))
-        os.replace(tmp, results_path)
-    done = {tuple(row[k] for k in KEY) for row in previous}
+
+def _run_jobs(config: BenchConfig, specs: list[DatasetSpec], log: ResultsLog, out: Path, on_job) -> None:
     total = len(specs) * len(config.protocols) * len(config.seeds) * len(config.detectors)
     count = 0
     roc_sets = {n.lower() for n in config.roc_datasets}
-    with open(results_path, "a") as sink:
-        for spec in specs:
-            todo = [(p, s, d) for p in config.protocols for s in config.seeds for d in config.detectors
-                    if (spec.name, p, d, s) not in done]
-            if not todo:
-                count += len(config.protocols) * len(config.seeds) * len(config.detectors)
-                continue
-            X_full, y_full = spec.load()
-            X, y = (X_full, y_full) if config.max_rows is None else subsample(X_full, y_full, config.max_rows)
-            info = {"dataset": spec.name, "suite": spec.suite, "n": len(y_full), "n_used": len(y),
-                    "d": X.shape[1], "anomaly_share": float(y_full.mean())}
-            for protocol in config.protocols:
-                for seed in config.seeds:
-                    X_train, X_test, y_test = split(protocol, X, y, random_state=seed)
-                    for detector_name in config.detectors:
-                        count += 1
-                        if (spec.name, protocol, detector_name, seed) in done:
-                            continue
-                        if on_job is not None:
-                            on_job(count - 1, total, f"{spec.name} {protocol} {detector_name} seed {seed}")
-                        row, scores = _run_job(detector_name, config.params.get(detector_name, {}), seed,
-                                               X_train, X_test, y_test)
-                        row = {**info, "protocol": protocol, "detector": detector_name, "seed": seed, **row}
-                        sink.write(json.dumps(row) + "\n")
-                        sink.flush()
-                        if scores is not None and spec.name.lower() in roc_sets and seed == config.seeds[0]:
-                            np.savez(out / "scores" / f"{spec.name}__{protocol}__{detector_name}.npz",
-                                     y=y_test, anomaly_score=scores)
+    for spec in specs:
+        todo = [(p, s, d) for p in config.protocols for s in config.seeds for d in config.detectors
+                if not log.done((spec.name, p, d, s))]
+        if not todo:
+            count += len(config.protocols) * len(config.seeds) * len(config.detectors)
+            continue
+        X_full, y_full = spec.load()
+        X, y = (X_full, y_full) if config.max_rows is None else subsample(X_full, y_full, config.max_rows)
+        info = {"dataset": spec.name, "suite": spec.suite, "n": len(y_full), "n_used": len(y),
+                "d": X.shape[1], "anomaly_share": float(y_full.mean())}
+        for protocol in config.protocols:
+            for seed in config.seeds:
+                X_train, X_test, y_test = split(protocol, X, y, random_state=seed)
+                for detector_name in config.detectors:
+                    count += 1
+                    if log.done((spec.name, protocol, detector_name, seed)):
+                        continue
+                    if on_job is not None:
+                        on_job(count - 1, total, f"{spec.name} {protocol} {detector_name} seed {seed}")
+                    row, scores = _run_job(detector_name, config.params.get(detector_name, {}), seed,
+                                           X_train, X_test, y_test)
+                    log.append({**info, "protocol": protocol, "detector": detector_name, "seed": seed, **row})
+                    if scores is not None and spec.name.lower() in roc_sets and seed == config.seeds[0]:
+                        np.savez(out / "scores" / f"{spec.name}__{protocol}__{detector_name}.npz",
+                                 y=y_test, anomaly_score=scores)
     if on_job is not None:
         on_job(total, total, "done")
-    frame = pd.DataFrame(_read_rows(results_path))
-    frame.to_csv(out / "results.csv", index=False)
-    return frame
 
 
 def _run_job(name: str, params: dict, seed: int, X_train, X_test, y_test) -> tuple[dict, np.ndarray | None]:

@@ -21,7 +21,6 @@ from flowad.iact.cleaning import tailcuts_clean
 from flowad.iact.features import MAGIC_KEYS, hillas_table, magic_features
 from flowad.iact.hillas import HILLAS_KEYS, MIN_WIDTH_RATIO, hillas_parameters
 from flowad.iact.pipeline import GammaHadronSeparator, HillasFeatures
-from flowad.iact.separator_files import load_separator, save_separator
 from flowad.iact.simulate import LABEL_NAMES, TRUTH_KEYS, load_events, save_events, simulate_events
 
 __all__ = [
@@ -39,12 +38,10 @@ __all__ = [
     "hillas_table",
     "load_camera",
     "load_events",
-    "load_separator",
     "magic_features",
     "neighbor_matrix",
     "rectangular_camera",
     "save_events",
-    "save_separator",
     "simulate_events",
     "tailcuts_clean",
 ]

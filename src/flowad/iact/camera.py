@@ -112,6 +112,17 @@ class CameraGeometry:
     neighbors: csr_array | None = field(default=None, repr=False)
     pix_type: str = "hexagon"
 
+    def to_json(self) -> dict:
+        """The geometry as JSON-able values (model files); the neighbours are recomputed on loading."""
+        return {"name": self.name, "pix_type": self.pix_type,
+                **{k: np.asarray(getattr(self, k)).tolist() for k in ("pix_x", "pix_y", "pix_area")}}
+
+    @classmethod
+    def from_json(cls, value: dict) -> CameraGeometry:
+        """Inverse of :meth:`to_json`."""
+        return cls(name=str(value["name"]), pix_type=str(value.get("pix_type", "hexagon")),
+                   **{k: np.asarray(value[k], dtype=np.float64) for k in ("pix_x", "pix_y", "pix_area")})
+
     def __post_init__(self) -> None:
         arrays = {}
         for key in ("pix_x", "pix_y", "pix_area"):

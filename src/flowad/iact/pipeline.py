@@ -31,8 +31,8 @@ on the negatives; Chiu and Lai, "Self-Supervised Normalizing Flows for Image Ano
 Localization", CVPR Workshops 2023). With ``train_on="hadron"`` the gammaness is minus the hadron
 score. ``threshold="chi2"`` uses the flow's analytic latent cut (score ``-||z||^2``).
 
-A fitted separator is saved as a directory holding ``pipeline.json`` (settings, fitted feature
-scales, checksum) and ``detector/`` (a :func:`flowad.io.save` model); see :func:`save_separator`.
+A fitted separator is a flowad model like any other (:func:`flowad.io.save`, :func:`flowad.io.load`):
+its settings, feature scales, cut and detector in one model folder.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
+from flowad.core.estimator import prefixed, unprefixed
+from flowad.core.model_files import nested_model, nested_state
 from flowad.iact.camera import CameraGeometry, load_camera
 from flowad.iact.cleaning import tailcuts_clean
 from flowad.iact.features import magic_features
@@ -305,7 +307,9 @@ class GammaHadronSeparator(BaseEstimator):
         else:
             detector = clone(self.detector)
         if self.mode == "twoclass" and not isinstance(detector, TwoClassFlowDetector):
-            raise ValueError(f"mode='twoclass' needs a TwoClassFlowDetector, got {type(detector).__name__}")
+            if type(detector) is not FlowDetector:
+                raise ValueError(f"mode='twoclass' needs a flow detector, got {type(detector).__name__}")
+            detector = TwoClassFlowDetector(**detector.get_params(), negatives="labels")
         settings: dict = {"contamination": 1.0 - float(self.train_efficiency)}
         if isinstance(detector, FlowDetector):
             options = detector.options if detector.options is not None else FlowOptions()
@@ -337,6 +341,19 @@ class GammaHadronSeparator(BaseEstimator):
             out[ok] = score if self.train_on == "gamma" else -score
         out = np.clip(out, INVALID_GAMMANESS, np.finfo(np.float64).max)
         return (out, ok) if return_valid else out
+
+    def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Fitted state for :func:`flowad.io.save`: the feature scales, the cut and the detector."""
+        inner_state, inner_arrays = nested_state(self.detector_)
+        state = {"features_": list(self.features_), "scales_": self.scales_, "cut_": self.cut_,
+                 "n_train_": self.n_train_, "n_invalid_train_": self.n_invalid_train_, "detector_": inner_state}
+        return state, prefixed("detector", inner_arrays)
+
+    def _load_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        self.detector_ = nested_model(state["detector_"], unprefixed("detector", arrays))
+        self.features_, self.cut_ = tuple(state["features_"]), float(state["cut_"])
+        self.scales_ = {k: float(v) for k, v in state["scales_"].items()}
+        self.n_train_, self.n_invalid_train_ = int(state["n_train_"]), int(state["n_invalid_train_"])
 
     def predict(self, X) -> np.ndarray:
         """0 (gamma: ``gammaness > cut_``) or 1 (hadron, and every invalid event); shape ``(N,)`` int64."""

@@ -15,11 +15,11 @@ from torch import Tensor, nn
 from flowad.core.estimator import unprefixed
 from flowad.core.image_estimator import BaseImageDetector
 from flowad.core.image_maps import gaussian_smooth
+from flowad.core.splits import holdout_split
 from flowad.core.training import (
     TrainingHistory,
     resolve_device,
     seeded_torch,
-    split_validation,
     train_module,
     warn_if_untrained,
 )
@@ -113,7 +113,7 @@ class ConvAutoencoderDetector(BaseImageDetector):
         self._check_at_least_one("base_channels", "latent_channels")
         self.device_ = resolve_device(self.device)
         x = _pad8(x)
-        train_idx, val_idx = split_validation(len(x), 0.1, rng, min_validation=1)
+        train_idx, val_idx = holdout_split(len(x), rng)
         seed = int(rng.integers(2**31 - 1))
         config = self._training_config()
         with seeded_torch(seed):

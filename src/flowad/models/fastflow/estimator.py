@@ -23,15 +23,15 @@ from torch import Tensor
 from flowad.backbones.efficientnet import STAGES, EfficientNetLite0Features
 from flowad.core.estimator import prefixed, unprefixed
 from flowad.core.image_estimator import BaseImageDetector
+from flowad.core.splits import holdout_split
 from flowad.core.training import (
     TrainingHistory,
     resolve_device,
     seeded_torch,
-    split_validation,
     train_module,
     warn_if_untrained,
 )
-from flowad.core.two_class import two_class_losses
+from flowad.core.two_class import negative_floor, two_class_losses
 from flowad.flows.fastflow2d import FastFlow2d
 from flowad.models.fastflow.torch_model import FastFlowScoring, backbone_input, stage_features
 
@@ -148,7 +148,7 @@ class FastFlowDetector(BaseImageDetector):
         self.device_ = resolve_device(self.device)
         self.backbone_ = None
         features = self._features(x)
-        train_idx, val_idx = split_validation(len(x), 0.1, rng, min_validation=1)
+        train_idx, val_idx = holdout_split(len(x), rng)
         seed = int(rng.integers(2**31 - 1))
         config = self._training_config()
 
@@ -176,7 +176,7 @@ class FastFlowDetector(BaseImageDetector):
         see the anomaly, and labelling it normal would teach the flow that anomalies are normal."""
         x_neg, masks = negatives
         neg_features = self._features(x_neg)
-        neg_train, neg_val = split_validation(len(x_neg), 0.1, rng, min_validation=1)
+        neg_train, neg_val = holdout_split(len(x_neg), rng)
         self.negative_floors_ = []
         for i, (flow, f, g) in enumerate(zip(self.flows_, features, neg_features, strict=True)):
             labels = mask_cells(masks, g.shape[2:], self.input_size, self.reflect_margin).to(self.device_)
@@ -184,7 +184,7 @@ class FastFlowDetector(BaseImageDetector):
             normal_train = f[train_idx]
             with torch.no_grad():
                 per_position = torch.cat([flow.log_prob_map(b) for b in normal_train.split(16)]) / f.shape[1]
-            floor = float(torch.quantile(per_position.flatten()[:1_000_000], 0.01))
+            floor = negative_floor(per_position)
             self.negative_floors_.append(floor)
 
             def loss(module: FastFlow2d, batch: Tensor, batch_labels: Tensor, floor=floor) -> Tensor:

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from flowad.core.training import TrainingConfig, TrainingHistory, seeded_torch, split_validation, train_module
+from flowad.core.splits import holdout_split
+from flowad.core.training import TrainingConfig, TrainingHistory, seeded_torch, train_module
 from flowad.flows.glow import Glow
 from flowad.flows.layers2d import Squeeze2d
 from flowad.models.patchflow.estimator import BINS, bits_per_dim, dequantize
@@ -93,7 +94,7 @@ class GlowDensity:
         if x.shape[2] % factor or x.shape[3] % factor:
             raise ValueError(f"image sides must be divisible by 2**levels = {factor}, got {tuple(x.shape[2:])}")
         rng = np.random.default_rng(self.random_state)
-        train_idx, val_idx = split_validation(len(x), 0.1, rng, min_validation=1)
+        train_idx, val_idx = holdout_split(len(x), rng)
         seed = int(rng.integers(2**31 - 1))
         val = x[val_idx] + torch.rand(x[val_idx].shape, generator=torch.Generator().manual_seed(seed)) / BINS
         config = TrainingConfig(max_epochs=c.max_epochs, batch_size=c.batch_size, learning_rate=c.learning_rate,

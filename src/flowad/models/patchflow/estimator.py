@@ -16,15 +16,15 @@ from torch import Tensor
 from flowad.core.estimator import unprefixed
 from flowad.core.image_estimator import BaseImageDetector
 from flowad.core.image_maps import extract_patches, gaussian_smooth, patch_average_map
+from flowad.core.splits import holdout_split
 from flowad.core.training import (
     TrainingHistory,
     resolve_device,
     seeded_torch,
-    split_validation,
     train_module,
     warn_if_untrained,
 )
-from flowad.core.two_class import two_class_losses
+from flowad.core.two_class import negative_floor, two_class_losses
 from flowad.flows.glow import Glow
 
 __all__ = ["BINS", "PatchFlowDetector", "bits_per_dim", "dequantize"]
@@ -110,7 +110,7 @@ class PatchFlowDetector(BaseImageDetector):
         which = rng.integers(0, n, count)
         rows, cols = rng.integers(0, h - p + 1, count), rng.integers(0, w - p + 1, count)
         patches = self._quantized(_cut(x, which, rows, cols, p))
-        train_idx, val_idx = split_validation(count, 0.1, rng, min_validation=1)
+        train_idx, val_idx = holdout_split(count, rng)
         seed = int(rng.integers(2**31 - 1))
         config = self._training_config()
         val_noise = torch.rand(patches[val_idx].shape, generator=torch.Generator().manual_seed(seed)) / BINS
@@ -153,11 +153,11 @@ class PatchFlowDetector(BaseImageDetector):
         if len(negative) < 2:
             raise ValueError(f"negative_masks cover too little: fewer than 2 patches of {self.patch_size} px "
                              f"with {self.min_negative_overlap:.0%} of their pixels anomalous")
-        neg_train, neg_val = split_validation(len(negative), 0.1, rng, min_validation=1)
+        neg_train, neg_val = holdout_split(len(negative), rng)
         with torch.no_grad():
             bits = torch.cat([bits_per_dim(glow, b.to(self.device_) + 0.5 / BINS)
                               for b in normal_train.split(4096)])
-        self.negative_floor_ = -float(torch.quantile(bits, 0.99))  # in minus bits per dimension
+        self.negative_floor_ = negative_floor(-bits)  # in minus bits per dimension
 
         def loss(model: Glow, batch: Tensor, labels: Tensor) -> Tensor:
             return two_class_losses(-bits_per_dim(model, batch), labels, self.negative_floor_)

@@ -13,6 +13,7 @@ from flowad.core.distributed import agreed_random_state
 from flowad.core.estimator import BaseDetector, prefixed, unprefixed
 from flowad.core.model_files import check_module_shapes
 from flowad.core.preprocessing import TabularScaler
+from flowad.core.splits import HOLDOUT_FRACTION
 from flowad.core.threads import resolve_threads
 from flowad.core.training import (
     MIN_VALIDATION,
@@ -112,7 +113,7 @@ class AutoencoderDetector(BaseDetector):
         batch_size: int = 256,
         learning_rate: float = 1e-3,
         weight_decay: float = 1e-5,
-        validation_fraction: float = 0.1,
+        validation_fraction: float = HOLDOUT_FRACTION,
         patience: int = 10,
         device: str = "auto",
         threads: int | None = None,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from flowad.core.splits import HOLDOUT_FRACTION
+
 __all__ = ["FlowOptions"]
 
 
@@ -46,7 +48,7 @@ class FlowOptions:
     weight_decay: float = 1e-5
     patience: int = 20
     clip_grad_norm: float = 5.0
-    validation_fraction: float = 0.1
+    validation_fraction: float = HOLDOUT_FRACTION
     validation_trim: float = 0.05
     dequantize: bool = True
     pca_components: int | str | None = "auto"

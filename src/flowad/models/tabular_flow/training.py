@@ -17,7 +17,7 @@ from scipy.stats import chi2
 from torch import nn
 
 from flowad.core.training import EpochCallback, TrainingConfig, TrainingHistory, split_validation, train_module
-from flowad.core.two_class import two_class_losses
+from flowad.core.two_class import negative_floor, two_class_losses
 from flowad.models.tabular_flow.projection import PCAProjection
 
 __all__ = ["FlowFit", "log_prob_quantile", "stratified_validation", "tail_samples", "train_flow",
@@ -104,10 +104,9 @@ def train_flow(fit: FlowFit, train_idx: np.ndarray, val_idx: np.ndarray, callbac
 
 
 def log_prob_quantile(fit: FlowFit, rows: np.ndarray, q: float) -> float:
-    """The ``q`` quantile of the flow's log-density of model-input ``rows`` ``(M, d)``."""
+    """The two-class floor: the ``q`` quantile of the flow's log-density of model-input ``rows`` ``(M, d)``."""
     with torch.no_grad():
-        log_prob = fit.flow().log_prob(fit.project(fit.to_tensor(rows))).cpu().numpy()
-    return float(np.quantile(log_prob[np.isfinite(log_prob)], q))
+        return negative_floor(fit.flow().log_prob(fit.project(fit.to_tensor(rows))), q)
 
 
 def tail_samples(fit: FlowFit, n: int, rng: np.random.Generator, quantile: float = 0.99) -> np.ndarray:

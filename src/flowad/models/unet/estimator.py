@@ -20,11 +20,11 @@ from torch import Tensor, nn
 from flowad.core.estimator import unprefixed
 from flowad.core.image_estimator import BaseImageDetector
 from flowad.core.image_maps import gaussian_smooth
+from flowad.core.splits import holdout_split
 from flowad.core.training import (
     TrainingHistory,
     resolve_device,
     seeded_torch,
-    split_validation,
     train_module,
     warn_if_untrained,
 )
@@ -191,8 +191,8 @@ class UNetSegmenter(BaseImageDetector):
         # Image and target mask travel as one tensor, so that augmentation flips them together.
         normal = torch.cat([x, torch.zeros(len(x), 1, *x.shape[2:])], 1)
         anomalous = torch.cat([x_neg, masks[:, None]], 1)
-        n_train, n_val = split_validation(len(normal), 0.1, rng, min_validation=1)
-        a_train, a_val = split_validation(len(anomalous), 0.1, rng, min_validation=1)
+        n_train, n_val = holdout_split(len(normal), rng)
+        a_train, a_val = holdout_split(len(anomalous), rng)
         train = torch.cat([normal[n_train], anomalous[a_train]]).to(self.device_)
         validation = torch.cat([normal[n_val], anomalous[a_val]]).to(self.device_)
         self.channel_mean_ = x.mean(dim=(0, 2, 3)).tolist()
