@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from flowad import FlowDetector
+from flowad import FlowDetector, FlowOptions
 from flowad.datasets import adbench_root, load_adbench, oneclass_split
 
 SMALL_SETS = sorted(
@@ -21,7 +21,7 @@ def test_scores_are_finite_after_training(name):
     X_train, X_test, _ = oneclass_split(X, y, random_state=0)
     # fast, deliberately aggressive: few epochs at a high learning rate
     detector = FlowDetector("maf", transforms=2, hidden_features=(32, 32), max_epochs=3,
-                            learning_rate=1e-2, batch_size=512, random_state=0).fit(X_train)
+                            learning_rate=1e-2, options=FlowOptions(batch_size=512), random_state=0).fit(X_train)
     scores = detector.score_samples(X_test)
     assert scores.shape == (len(X_test),)
     # non-finite model outputs are mapped to the lowest float; none may have been

@@ -44,6 +44,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from flowad.core.calibration import (
     CALIBRATIONS,
+    N_FOLDS,
     Calibration,
     calibration_folds,
     resolve_calibration,
@@ -122,6 +123,8 @@ class BaseDetector(OutlierMixin, BaseEstimator):
 
     #: Fewest training rows ``fit`` accepts.
     _min_rows = 2
+    #: Folds of cross-fitting: more folds, fold models nearer the final model, more fits.
+    _calibration_folds = N_FOLDS
 
     # ------------------------------------------------------------------ hooks
     def _fit_model(self, X: np.ndarray, labels: np.ndarray, callback=None) -> None:  # pragma: no cover
@@ -149,6 +152,9 @@ class BaseDetector(OutlierMixin, BaseEstimator):
 
     def _analytic_p_values(self, scores: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
+
+    def _check_threshold_applies(self) -> None:
+        """Raise ``ValueError`` where the scores no longer are those the threshold was set on."""
 
     def _threads(self) -> int | None:
         """PyTorch intra-op threads for fit and scoring (``None``: the caller's setting); torch models
@@ -218,7 +224,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         rng = np.random.default_rng(_agreed(self._calibration_random_state()))
         method = resolve_calibration(self.calibration, int((labels == 0).sum()))
         if method == "cross":
-            folds = calibration_folds(labels, rng)
+            folds = calibration_folds(labels, rng, self._calibration_folds)
             scores = np.full(len(X), np.nan)
             member_seeds = rng.integers(2**31 - 1, size=len(folds))
             for j, (fit_rows, calibration_rows) in enumerate(folds):
@@ -306,6 +312,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) - offset_``, shape ``(N,)``: negative for predicted anomalies."""
+        self._check_threshold_applies()
         return self.score_samples(X) - self.offset_
 
     def predict(self, X) -> np.ndarray:
@@ -322,6 +329,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     def p_values_of_scores(self, scores: np.ndarray) -> np.ndarray:
         """p-values ``(N,)`` of scores ``(N,)`` that :meth:`score_samples` returned."""
         check_is_fitted(self, "offset_")
+        self._check_threshold_applies()
         if self._analytic_threshold():
             return self._analytic_p_values(np.asarray(scores, dtype=np.float64))
         if getattr(self, "calibration_", None) is None:

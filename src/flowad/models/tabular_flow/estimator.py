@@ -287,6 +287,13 @@ class FlowDetector(BaseDetector):
         else:  # unused: a mixture has no latent code (fit rejects latent scores)
             self.latent_mean_, self.latent_precision_ = np.zeros(max(k, 1)), np.eye(max(k, 1))
         self.scoring_.set_latent_moments(self.latent_mean_, self.latent_precision_)
+        self.calibrated_score_type_ = self.score_type
+
+    def _check_threshold_applies(self) -> None:
+        fitted = getattr(self, "calibrated_score_type_", self.score_type)
+        if self.score_type != fitted:
+            raise ValueError(f"score_type={self.score_type!r}: the threshold and p-values were set on "
+                             f"{fitted!r} scores; set score_type back to {fitted!r} or refit")
 
     def _n_components(self, n_rows: int, d: int) -> int:
         pca_components = self._opts.pca_components
@@ -321,6 +328,11 @@ class FlowDetector(BaseDetector):
     def _run_graph(self, X: np.ndarray, method: str) -> np.ndarray:
         """One of the scoring graph's methods over rows ``X`` ``(N, D)``, in chunks (flat memory)."""
         graph = self.scoring_
+        if graph.score_type != self.score_type:  # set_params(score_type=...) after fit
+            if self.score_type != "nll" and self._ensemble()[0] > 1:
+                raise ValueError(f"score_type={self.score_type!r} needs a single flow (a mixture of flows "
+                                 f"has no latent code); use 'nll'")
+            graph.score_type = self.score_type
         function = graph if method == "forward" else getattr(graph, method)
         parts = []
         with torch.no_grad():
@@ -379,6 +391,7 @@ class FlowDetector(BaseDetector):
         state, arrays = super()._save_state()
         state["history_"] = asdict(self.history_)
         state["member_epochs_"] = list(self.member_epochs_)
+        state["calibrated_score_type_"] = getattr(self, "calibrated_score_type_", self.score_type)
         arrays.update(prefixed("scaler", self.scaler_.to_arrays()))
         if self.projection_ is not None:
             arrays.update(prefixed("projection", self.projection_.to_arrays()))
@@ -397,6 +410,7 @@ class FlowDetector(BaseDetector):
         self.history_ = TrainingHistory(**history)
         self.n_epochs_ = len(self.history_.train_loss)
         self.member_epochs_ = list(state.get("member_epochs_", [self.n_epochs_]))
+        self.calibrated_score_type_ = state.get("calibrated_score_type_", self.score_type)
         self.scaler_ = TabularScaler.from_arrays(unprefixed("scaler", arrays))
         projection = unprefixed("projection", arrays)
         self.projection_ = PCAProjection.from_arrays(projection) if projection else None
