@@ -29,9 +29,8 @@ import torch
 from scipy.stats import binomtest
 
 from flowad import __version__, make_detector
-from flowad.datasets import load_npz_folder, oneclass_split, subsample
+from flowad.datasets import adbench_root, load_npz_folder, oneclass_split, subsample
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "adbench" / "classical"
 CONTAMINATIONS = (0.01, 0.05)
 SKIP = {"InternetAds"}  # Elliptic Envelope refuses its 1,555 columns, as in the suite runs
 
@@ -76,7 +75,7 @@ def run(detectors: list[str], seeds: list[int], out: Path, datasets: list[str] |
     from flowad.evaluation.results_log import ResultsLog
 
     log = ResultsLog(out / "results.jsonl", key=("dataset", "detector", "seed"))
-    files = load_npz_folder(SHARED)
+    files = load_npz_folder(adbench_root("classical"))  # $FLOWAD_ADBENCH (the Makefile sets it)
     for name, path in sorted(files.items(), key=lambda item: item[0].lower()):
         if name in SKIP or (datasets and name not in datasets):
             continue

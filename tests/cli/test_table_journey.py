@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flowad.datasets import sensor_table
+
 FAST = ["--epochs", "8"]
 
 
@@ -23,22 +25,7 @@ def digest(path) -> str:
 
 def messy_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
     """An id, an ISO time stamp, a text category, a boolean, a gap, labelled anomalies."""
-    rng = np.random.default_rng(seed)
-    temp = rng.normal(20, 2, n)
-    frame = pd.DataFrame({
-        "id": [f"s-{i:04d}" for i in range(n)],
-        "timestamp": pd.date_range("2026-01-01", periods=n, freq="min").strftime("%Y-%m-%dT%H:%M:%S"),
-        "site": rng.choice(["north", "south", "east"], n, p=[0.5, 0.3, 0.2]),
-        "door_open": rng.random(n) < 0.1,
-        "temp": temp,
-        "power": 3 * temp + rng.normal(0, 1, n),
-        "is_anomaly": 0,
-    })
-    anomalies = rng.choice(n, 10, replace=False)
-    frame.loc[anomalies, "power"] += 25
-    frame.loc[anomalies, "is_anomaly"] = 1
-    frame.loc[rng.choice(n, 4, replace=False), "temp"] = np.nan
-    return frame
+    return sensor_table(n, random_state=seed).rename(columns={"label": "is_anomaly"})
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""``flowad image ...`` and ``flowad data ...``: image models on MVTec-style folders, the texture
+"""``flowad image ...`` and ``flowad data textures``: image models on MVTec-style folders, the texture
 defect set, the image benchmark."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import typer
 
 from flowad import io
 from flowad.cli.common import Quiet, command, csv_list, out, progress_bar
+from flowad.cli.data import data_app
 from flowad.core.image_estimator import BaseImageDetector
 from flowad.datasets import load_image_folder
 from flowad.datasets.textures import TEXTURES, write_texture_sets
@@ -20,10 +21,9 @@ from flowad.evaluation.heatmaps import write_overlays
 from flowad.evaluation.image_metrics import evaluate_image_detector_outputs
 from flowad.models.registry import IMAGE_MODELS, image_model
 
-__all__ = ["data_app", "image_app"]
+__all__ = ["image_app"]
 
 image_app = typer.Typer(no_args_is_help=True, help="Image anomaly detection with heatmaps.")
-data_app = typer.Typer(no_args_is_help=True, help="Write built-in data sets to folders.")
 
 Size = Annotated[int | None, typer.Option(help="Resize every image to SIZE x SIZE pixels on loading.")]
 

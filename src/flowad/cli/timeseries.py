@@ -19,7 +19,7 @@ import typer
 
 from flowad import io
 from flowad.cli.common import Quiet, command, csv_list, out, progress_bar, say
-from flowad.cli.images import data_app
+from flowad.cli.data import data_app
 from flowad.core.safe_files import check_not_inputs
 from flowad.core.table_files import write_table
 from flowad.datasets.vehicle import FAULT_KINDS, vehicle_sensors

@@ -28,7 +28,7 @@ __all__ = [
     "fashion_mnist_root",
     "load_fashion_mnist",
     "load_mnist_5k",
-    "one_class_split",
+    "normal_class_split",
     "one_class_task",
     "read_idx",
 ]
@@ -145,7 +145,7 @@ def _check_class(labels: np.ndarray, normal_class: int) -> None:
         raise ValueError(f"normal_class {normal_class!r} does not occur in labels (have {np.unique(labels).tolist()})")
 
 
-def one_class_split(
+def normal_class_split(
     images: np.ndarray,
     labels: np.ndarray,
     normal_class: int,
@@ -195,7 +195,7 @@ def one_class_task(
     """The one-class task on a digit set, optionally subsampled to fit a CPU budget.
 
     ``"fashion_mnist"``: train on the training images of ``normal_class`` (6,000), test on the whole
-    test split (10,000, 10 % normal). ``"mnist"``: :func:`one_class_split` of the 5,000 digits
+    test split (10,000, 10 % normal). ``"mnist"``: :func:`normal_class_split` of the 5,000 digits
     (300 training, 4,700 test images of which 200 normal).
 
     Args:

@@ -166,7 +166,11 @@ class GammaHadronSeparator(BaseEstimator):
     Args:
         camera: Camera of the images: a :class:`~flowad.iact.camera.CameraGeometry` or a name for
             :func:`~flowad.iact.camera.load_camera` (``"magic"``, ``"lst"``); only needed for images.
-        picture_thresh, boundary_thresh, min_pixels, min_intensity, source: See :class:`HillasFeatures`.
+        picture_thresh: See :class:`HillasFeatures`.
+        boundary_thresh: See :class:`HillasFeatures`.
+        min_pixels: See :class:`HillasFeatures`.
+        min_intensity: See :class:`HillasFeatures`.
+        source: See :class:`HillasFeatures`.
         features: Flow inputs; ``None``: every name of :data:`FLOW_FEATURES` the table has.
         compress: Apply :data:`FEATURE_TRANSFORMS` (False: the raw columns, for comparison).
         detector: Unfitted detector to clone; ``None``: ``FlowDetector(random_state=random_state)``.

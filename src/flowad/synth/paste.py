@@ -235,8 +235,13 @@ def synthetic_anomalies(
         method: A key of :data:`FLOW_KINDS`: ``"temperature"``, ``"tail"``, ``"boundary"`` or
             ``"far"`` (the last two: rejection sampling in the bands of ``sampler`` ``BANDS``).
         rng: Random generator or seed (patches, images, places).
-        temperature, quantile, max_clipped, max_tries: Passed to ``PatchSampler.sample``.
-        size, blend, n_per_image: Passed to :func:`paste_patches`.
+        temperature: Passed to ``PatchSampler.sample``.
+        quantile: Passed to ``PatchSampler.sample``.
+        max_clipped: Passed to ``PatchSampler.sample``.
+        max_tries: Passed to ``PatchSampler.sample``.
+        size: Passed to :func:`paste_patches`.
+        blend: Passed to :func:`paste_patches`.
+        n_per_image: Passed to :func:`paste_patches`.
 
     Returns:
         An :class:`~flowad.datasets.image_folder.ImageSet` of ``n`` images, label 1, kind

@@ -64,7 +64,10 @@ class PatchSampler(BaseEstimator):
         max_patches: Training patches drawn from the images.
         transforms: MAF depth.
         hidden_features: Hidden widths of each transform's conditioner.
-        max_epochs, batch_size, learning_rate, patience: Training (see ``FlowDetector``).
+        max_epochs: Most passes over the training data.
+        batch_size: Samples per optimisation step.
+        learning_rate: Adam's learning rate.
+        patience: Epochs without a better validation loss before training stops.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         random_state: Seed of the patches and of training; ``None`` for fresh randomness.
 

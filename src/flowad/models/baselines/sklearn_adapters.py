@@ -155,6 +155,11 @@ class OneClassSVMDetector(SklearnAdapter):
     def _make_estimator(self, seed: int) -> OneClassSVM:
         return OneClassSVM(kernel=self.kernel, nu=self.nu, gamma=self.gamma)
 
+    def _model_scores(self, X: np.ndarray) -> np.ndarray:
+        # libsvm's dual coefficients sum to nu * n_rows: per training row, scores of models fitted
+        # on different numbers of rows (the calibration folds, the final model) are comparable
+        return super()._model_scores(X) / len(self._train_rows_)
+
 
 class EllipticEnvelopeDetector(SklearnAdapter):
     """Robust Gaussian fit (minimum covariance determinant; Rousseeuw and Van Driessen,

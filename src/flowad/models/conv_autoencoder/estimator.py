@@ -69,11 +69,16 @@ class ConvAutoencoderDetector(BaseImageDetector):
     """Reconstruction-error maps from a convolutional autoencoder.
 
     Args:
-        base_channels, latent_channels: Network width (see :class:`ConvAutoencoder`).
+        base_channels: Channels of the first convolution (see :class:`ConvAutoencoder`).
+        latent_channels: Channels of the bottleneck.
         smooth_sigma: Gaussian blur of the error map in pixels (0: none).
         image_score: ``"max"`` or ``"top1_mean"`` of the map.
         contamination: Share of held-out training images above the threshold.
-        max_epochs, batch_size, learning_rate, weight_decay, patience: Training.
+        max_epochs: Most passes over the training data.
+        batch_size: Samples per optimisation step.
+        learning_rate: Adam's learning rate.
+        weight_decay: Adam's weight decay.
+        patience: Epochs without a better validation loss before training stops.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``.
         random_state: Seed.
     """

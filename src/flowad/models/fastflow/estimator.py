@@ -62,7 +62,11 @@ class FastFlowDetector(BaseImageDetector):
         smooth_sigma: Gaussian blur of the final map, in pixels (0: none).
         image_score: ``"max"`` or ``"top1_mean"`` of the map.
         contamination: Share of held-out training images above the threshold (``"auto"``: 1%).
-        max_epochs, batch_size, learning_rate, weight_decay, patience: Training of each flow.
+        max_epochs: Most passes over the training data.
+        batch_size: Samples per optimisation step.
+        learning_rate: Adam's learning rate.
+        weight_decay: Adam's weight decay.
+        patience: Epochs without a better validation loss before training stops.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``.
         random_state: Seed of the splits, the initialisation and the batches.
     """

@@ -39,12 +39,18 @@ class PatchFlowDetector(BaseImageDetector):
     Args:
         patch_size: Side of the square patches (divisible by ``2**levels``).
         stride: Step between scored patches (smaller: finer, slower maps).
-        levels, steps, hidden_channels: Glow's shape.
+        levels: Glow's levels (squeeze, steps, split).
+        steps: Flow steps per level.
+        hidden_channels: Width of the coupling networks.
         max_patches: Training patches drawn at random positions of the training images.
         smooth_sigma: Gaussian blur of the map in pixels (0: none).
         image_score: ``"max"`` or ``"top1_mean"`` of the map.
         contamination: Share of held-out training images above the threshold.
-        max_epochs, batch_size, learning_rate, weight_decay, patience: Training.
+        max_epochs: Most passes over the training data.
+        batch_size: Samples per optimisation step.
+        learning_rate: Adam's learning rate.
+        weight_decay: Adam's weight decay.
+        patience: Epochs without a better validation loss before training stops.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``.
         random_state: Seed.
     """

@@ -78,8 +78,12 @@ class AutoencoderDetector(BaseDetector):
         dropout: Dropout rate in the hidden layers.
         contamination: Share of new normal rows flagged: ``"auto"`` (1%) or a float in (0, 0.5].
         calibration: ``"auto"``, ``"cross"`` or ``"split"`` (:mod:`flowad.core.calibration`).
-        max_epochs, batch_size, learning_rate, weight_decay, validation_fraction, patience:
-            Training settings, as for :class:`~flowad.models.tabular_flow.estimator.FlowDetector`.
+        max_epochs: Most passes over the training data.
+        batch_size: Samples per optimisation step.
+        learning_rate: Adam's learning rate.
+        weight_decay: Adam's weight decay.
+        validation_fraction: Share of the training data held out for early stopping.
+        patience: Epochs without a better validation loss before training stops.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         threads: PyTorch threads (``None``: one for networks narrower than 512; see FlowDetector).
         random_state: Seed; the same seed gives identical results on CPU.

@@ -24,9 +24,19 @@ class FlowEnsembleDetector(FlowDetector):
     ``score_type`` is always ``"nll"``. The fit costs about ``n_flows`` single flows.
 
     Args:
-        flow, transforms, hidden_features, contamination, calibration, noise_std, tail_bound,
-            max_epochs, learning_rate, options, device, threads, random_state: As for
-            :class:`~flowad.FlowDetector`.
+        flow: As for :class:`~flowad.FlowDetector`.
+        transforms: As for :class:`~flowad.FlowDetector`.
+        hidden_features: As for :class:`~flowad.FlowDetector`.
+        contamination: As for :class:`~flowad.FlowDetector`.
+        calibration: As for :class:`~flowad.FlowDetector`.
+        noise_std: As for :class:`~flowad.FlowDetector`.
+        tail_bound: As for :class:`~flowad.FlowDetector`.
+        max_epochs: As for :class:`~flowad.FlowDetector`.
+        learning_rate: As for :class:`~flowad.FlowDetector`.
+        options: As for :class:`~flowad.FlowDetector`.
+        device: As for :class:`~flowad.FlowDetector`.
+        threads: As for :class:`~flowad.FlowDetector`.
+        random_state: As for :class:`~flowad.FlowDetector`.
         n_flows: Number of flows.
         combine: ``"mixture"``: ``log((1/K) sum_k p_k(x))``, an exact normalised density, high where
             *any* flow puts mass; ``"geometric"``: ``(1/K) sum_k log p_k(x)``, high only where *every*

@@ -19,9 +19,20 @@ class TwoClassFlowDetector(FlowDetector):
     workshops). Preprocessing and the threshold use the normal rows only.
 
     Args:
-        flow, transforms, hidden_features, score_type, contamination, calibration, noise_std,
-            tail_bound, max_epochs, learning_rate, options, device, threads, random_state: As for
-            :class:`~flowad.FlowDetector`.
+        flow: As for :class:`~flowad.FlowDetector`.
+        transforms: As for :class:`~flowad.FlowDetector`.
+        hidden_features: As for :class:`~flowad.FlowDetector`.
+        score_type: As for :class:`~flowad.FlowDetector`.
+        contamination: As for :class:`~flowad.FlowDetector`.
+        calibration: As for :class:`~flowad.FlowDetector`.
+        noise_std: As for :class:`~flowad.FlowDetector`.
+        tail_bound: As for :class:`~flowad.FlowDetector`.
+        max_epochs: As for :class:`~flowad.FlowDetector`.
+        learning_rate: As for :class:`~flowad.FlowDetector`.
+        options: As for :class:`~flowad.FlowDetector`.
+        device: As for :class:`~flowad.FlowDetector`.
+        threads: As for :class:`~flowad.FlowDetector`.
+        random_state: As for :class:`~flowad.FlowDetector`.
         negatives: ``"labels"``: ``fit(X, y)`` reads ``y == 1`` as negative rows (a known rare class,
             or synthetic anomalies) whose likelihood training lowers, ``y == 0`` as normal rows.
             ``"synthetic"``: ``y`` is ignored; after a one-class warm start the flow draws its own

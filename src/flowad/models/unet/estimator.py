@@ -129,14 +129,19 @@ class UNetSegmenter(BaseImageDetector):
     a segmenter cannot learn from normal images alone (use :mod:`flowad.synth` to make negatives).
 
     Args:
-        base_channels, depth: Network shape (see :class:`UNet`).
+        base_channels: Channels of the first level (see :class:`UNet`).
+        depth: Levels of down- and up-sampling.
         augment: Random flips and transposes during training.
         crop_size: Train on random ``crop_size`` squares of the images (``None``: whole images);
             cheaper per step and more varied, scoring still sees whole images.
         smooth_sigma: Gaussian blur of the logit map in pixels (0: none).
         image_score: ``"max"`` or ``"top1_mean"`` of the map.
         contamination: Share of held-out normal training images above the threshold.
-        max_epochs, batch_size, learning_rate, weight_decay, patience: Training.
+        max_epochs: Most passes over the training data.
+        batch_size: Samples per optimisation step.
+        learning_rate: Adam's learning rate.
+        weight_decay: Adam's weight decay.
+        patience: Epochs without a better validation loss before training stops.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``.
         random_state: Seed.
     """
