@@ -2,21 +2,17 @@
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from flowad.datasets import sensor_table
+from tests.cli.runner import flowad
 
 FAST = ["--epochs", "8"]
 
 
-def flowad(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "flowad", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=600, env=env)
 
 
 def digest(path) -> str:
@@ -50,7 +46,9 @@ def test_the_journey_fit_score_evaluate_and_join_back(tmp_path, sensors):
     assert "4 features (site, door_open, temp, power)" in result.stdout
 
     scores = tmp_path / "scores.csv"
-    result = flowad("score", model, sensors, "-o", scores, "--report", tmp_path / "scores.html", "-q")
+    # the installed entry point, in its own process, as a user runs it
+    result = flowad("score", model, sensors, "-o", scores, "--report", tmp_path / "scores.html", "-q",
+                    new_process=True)
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(scores)
     assert list(table.columns) == ["id", "score", "p_value", "is_anomaly"]

@@ -142,8 +142,10 @@ def test_flowad_01_files_load_with_identical_scores():
             scores = detector.score_samples(pd.DataFrame(probe, columns=list(detector.feature_names_in_)))
         else:
             scores = detector.score_samples(probe)
-        np.testing.assert_array_equal(scores, values["scores"], err_msg=name)
-        assert detector.offset_ == values["offset"]
+        # 0.2's one-class SVM scores per training row (0.1: libsvm's sum); the decisions are unchanged
+        scale = len(detector._train_rows_) if name == "OneClassSVMDetector" else 1
+        np.testing.assert_allclose(scores * scale, values["scores"], rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(detector.offset_ * scale, values["offset"], rtol=1e-12, err_msg=name)
         assert detector.calibration_ is None
         with pytest.raises(ValueError, match="refit it to get p-values"):
             detector.p_values(probe if name != "WindowDetector" else series)

@@ -14,8 +14,8 @@ from rich.text import Text
 
 from flowad._version import __version__
 from flowad.cli.common import Quiet, command, csv_list, err, integer, out, progress_bar, say
-from flowad.cli.iact import iact_app
 from flowad.cli.data import data_app
+from flowad.cli.iact import iact_app
 from flowad.cli.images import image_app
 from flowad.cli.scale import export
 from flowad.cli.synth import synth_app

@@ -507,6 +507,8 @@ def _v1_to_v2(config: dict) -> dict:
     cls = config.get("class")
     if cls == "FlowDetector":
         config["class"], config["params"] = _flow_v1_to_v2(cls, config["params"])
+    if cls == "OneClassSVMDetector":  # 0.1 kept libsvm's scale, whose scores grow with the training rows
+        config["state"] = dict(config["state"], raw_libsvm_offset_=True)
     if cls == "FastFlowDetector":
         config["params"].setdefault("input_size", None)
         config["params"].setdefault("reflect_margin", 0)

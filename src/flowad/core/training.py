@@ -146,7 +146,8 @@ def train_module(
             (dequantisation noise, for example).
         train_extra: Per-row data for ``augment``, shape ``(N, ...)`` (indexed with the batch).
         callback: Called after each epoch with ``(epoch, train_loss, validation_loss)``.
-        train_labels: Labels of the training rows, shape ``(N,)``; when given, the loss is called as ``loss_fn(module, batch, labels)`` (two-class training).
+        train_labels: Labels of the training rows, shape ``(N,)``; when given, the loss is called as
+            ``loss_fn(module, batch, labels)`` (two-class training).
         validation_labels: Labels of the validation rows, shape ``(M,)``.
 
     Returns:

@@ -6,6 +6,7 @@ from flowad.datasets.defects import DEFECTS, apply_defect
 from flowad.datasets.digits import load_fashion_mnist, load_mnist_5k, normal_class_split, one_class_task
 from flowad.datasets.image_folder import ImageSet, load_image_folder, write_image_folder
 from flowad.datasets.magic import MAGIC_GAMMA_FEATURES, load_magic_gamma, magic_gamma_file
+from flowad.datasets.sensor_table import sensor_table
 from flowad.datasets.series import (
     REAL_SERIES,
     LabelledSeries,
@@ -14,7 +15,6 @@ from flowad.datasets.series import (
     load_ucr135,
     load_yahoo,
 )
-from flowad.datasets.sensor_table import sensor_table
 from flowad.datasets.splits import PROTOCOLS, oneclass_split, split, subsample, unsupervised_split
 from flowad.datasets.textures import TEXTURES, make_texture_set, write_texture_sets
 from flowad.datasets.vehicle import FAULT_KINDS, VEHICLE_CHANNELS, Fault, VehicleSeries, vehicle_sensors

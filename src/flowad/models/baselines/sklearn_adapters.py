@@ -160,6 +160,11 @@ class OneClassSVMDetector(SklearnAdapter):
         # on different numbers of rows (the calibration folds, the final model) are comparable
         return super()._model_scores(X) / len(self._train_rows_)
 
+    def _load_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        super()._load_state(state, arrays)
+        if state.get("raw_libsvm_offset_"):  # a flowad 0.1 file: its threshold is on libsvm's scale
+            self.offset_ /= len(self._train_rows_)
+
 
 class EllipticEnvelopeDetector(SklearnAdapter):
     """Robust Gaussian fit (minimum covariance determinant; Rousseeuw and Van Driessen,

@@ -5,8 +5,7 @@ import pytest
 
 from flowad import make_detector
 from flowad.models import DETECTORS, FlowOptions
-
-from .conftest import FAST
+from tests.conftest import FAST
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import pytest
 from flowad import available_detectors, make_detector
 from flowad.evaluation import roc_auc
 from flowad.models import AutoencoderDetector, FlowDetector
-
-from .conftest import FAST
+from tests.conftest import FAST
 
 
 def test_registry_names():

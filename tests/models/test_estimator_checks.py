@@ -3,8 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from flowad.models import DETECTORS
-
-from .conftest import FAST
+from tests.conftest import FAST
 
 # Checks a detector is expected to fail, with the reason.
 OUT_OF_FOLD_THRESHOLD = (

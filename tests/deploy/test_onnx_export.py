@@ -7,8 +7,7 @@ from typer.testing import CliRunner
 
 from flowad import FlowDetector, FlowEnsembleDetector, io, make_detector
 from flowad.cli import app
-
-from .conftest import FAST
+from tests.conftest import FAST
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from tests.test_cli import flowad
+from tests.cli.runner import flowad
 
 
 def test_simulate_hillas_fit_evaluate(tmp_path):

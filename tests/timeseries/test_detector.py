@@ -9,8 +9,7 @@ from flowad import IsolationForestDetector, WindowDetector, io
 from flowad.datasets import vehicle_sensors
 from flowad.evaluation.ts_metrics import evaluate_series
 from flowad.timeseries import StreamingScorer
-
-from .conftest import FAST
+from tests.conftest import FAST
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from flowad.synth import (
     simple_anomalies,
     synthetic_anomalies,
 )
-from tests.test_cli import flowad
+from tests.cli.runner import flowad
 
 torch.set_num_threads(1)
 

@@ -7,7 +7,7 @@ import pytest
 from flowad_studies.image_bench import ImageBenchConfig, run_image_bench
 from flowad_studies.image_report import write_image_report
 
-from tests.test_cli import flowad
+from tests.cli.runner import flowad
 
 
 def test_textures_fit_score_heatmaps(tmp_path):

@@ -10,7 +10,7 @@ from flowad import io
 from flowad.evaluation.image_metrics import pixel_roc_auc
 from flowad.models import PatchFlowDetector, UNet, UNetSegmenter
 from flowad.models.unet.estimator import _augmentation, segmentation_losses
-from tests.test_images import stripes, with_squares
+from tests.models.test_image_models import stripes, with_squares
 
 torch.set_num_threads(1)
 

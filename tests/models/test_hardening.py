@@ -9,8 +9,7 @@ import pytest
 from flowad import io, make_detector
 from flowad.core import model_files
 from flowad.models import DETECTORS
-
-from .conftest import FAST
+from tests.conftest import FAST
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402

@@ -1,17 +1,12 @@
-"""The command line, end to end in subprocesses."""
+"""The command line, end to end: the table commands, their outputs and their errors."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-
-def flowad(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "flowad", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+from tests.cli.runner import flowad
 
 
 @pytest.fixture

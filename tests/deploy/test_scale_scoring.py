@@ -8,8 +8,7 @@ from typer.testing import CliRunner
 from flowad import FlowDetector, io
 from flowad.cli import app
 from flowad.deploy import read_scores, score_parquet, score_parquet_dask
-
-from .conftest import FAST
+from tests.conftest import FAST
 
 COLUMNS = list("abc")
 
