@@ -137,7 +137,9 @@ def test_saved_model_scores_the_same_in_a_fresh_process(fitted, name):
     models, inputs, loaded, _ = fitted
     detector, (test, _) = models[name], inputs[name]
     assert loaded[name]["cls"] == type(detector).__name__
-    np.testing.assert_allclose(loaded[name]["scores"], detector.score_samples(test), rtol=1e-9, atol=1e-9)
+    # the image models run their backbones in float32, whose sums depend on the thread count
+    tolerance = 1e-5 if CASES[name][0] == "image" else 1e-9
+    np.testing.assert_allclose(loaded[name]["scores"], detector.score_samples(test), rtol=tolerance, atol=tolerance)
     np.testing.assert_array_equal(loaded[name]["predict"], detector.predict(test))
 
 

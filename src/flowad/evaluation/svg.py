@@ -104,13 +104,18 @@ def histogram_svg(groups: dict[str, np.ndarray], threshold: float | None = None,
         xlabel: Axis label.
         title: Accessible title of the figure.
         bins: Number of bars.
-        coverage: The shown range spans the central ``coverage`` of the pooled scores (and the
-            threshold); rows beyond it are counted in the legend.
+        coverage: The shown range spans the central ``coverage`` of the pooled scores, at most 8
+            interquartile ranges from their median, and the threshold; rows beyond it are counted
+            in the legend.
     """
     values = {k: np.asarray(v, dtype=np.float64) for k, v in groups.items() if len(v)}
     pooled = np.concatenate(list(values.values())) if values else np.zeros(1)
     tail = (1 - coverage) / 2
     low, high = np.quantile(pooled, [tail, 1 - tail]) if len(pooled) > 1 else (pooled[0], pooled[0])
+    if len(pooled) > 3 and np.isfinite(pooled).all():  # heavy tails (log-likelihoods): keep the bulk readable
+        q25, median, q75 = np.quantile(pooled, [0.25, 0.5, 0.75])
+        if q75 > q25:
+            low, high = max(low, median - 8 * (q75 - q25)), min(high, median + 8 * (q75 - q25))
     if threshold is not None and math.isfinite(threshold) and np.isfinite(pooled).all():
         low, high = min(low, threshold), max(high, threshold)
     if high <= low:
@@ -134,7 +139,10 @@ def histogram_svg(groups: dict[str, np.ndarray], threshold: float | None = None,
     if threshold is not None and low <= threshold <= high:
         x = frame.px(threshold)
         parts.append(f'<line x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{_H - _BOTTOM}" stroke="#000" '
-                     f'stroke-dasharray="5 3"/><text x="{x + 4:.1f}" y="{_TOP + 12}">threshold</text>')
+                     f'stroke-dasharray="5 3"/>')
+        right_half = x > (frame.px(low) + frame.px(high)) / 2  # the label goes where there is room
+        parts.append(f'<text x="{x - 4 if right_half else x + 4:.1f}" y="{_TOP + 12}" '
+                     f'text-anchor="{"end" if right_half else "start"}">threshold</text>')
     return _svg(parts + _legend(legend), title)
 
 

@@ -89,7 +89,7 @@ def evaluation_page(y: np.ndarray, scores: np.ndarray, *, offset: float, metrics
     pr = curve_svg({f"PR-AUC {metrics.get('pr_auc', float('nan')):.3f}": (recall, precision)},
                    xlabel="recall", ylabel="precision", title="precision-recall curve")
     alarms = float((scores[y == 0] < offset).mean()) if (y == 0).any() else float("nan")
-    table = pd.DataFrame({"value": {k: v for k, v in metrics.items()}})
+    table = pd.DataFrame({"value": {k: _number(v) for k, v in metrics.items()}})
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='note'>{int((y == 0).sum())} normal and {int(y.sum())} anomalous rows. Precision, recall and F1 "
@@ -101,3 +101,15 @@ def evaluation_page(y: np.ndarray, scores: np.ndarray, *, offset: float, metrics
         html_table(table, digits=4),
     ]
     return html_page(title, "\n".join(body))
+
+
+def _number(value) -> str:
+    """A metric as it reads: counts as integers, rates with four decimals."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    try:
+        return f"{float(value):.4f}"
+    except (TypeError, ValueError):
+        return str(value)
