@@ -42,7 +42,7 @@ def _scoring_module(detector, image_size: tuple[int, int] | None) -> tuple[nn.Mo
     if isinstance(detector, FlowDetector):
         if not hasattr(detector, "scoring_"):
             raise TypeError(f"detector must be a fitted FlowDetector, got an unfitted {type(detector).__name__}")
-        graph = copy.deepcopy(detector.scoring_).to("cpu").eval()  # the graph score_samples runs
+        graph = copy.deepcopy(detector._graph()).to("cpu").eval()  # the graph score_samples runs
         return graph, (torch.zeros(8, graph.center.shape[0], dtype=torch.float64),), ["score"]
     if isinstance(detector, FastFlowDetector):
         if image_size is None:

@@ -1,5 +1,7 @@
 """The PCA step: an exact density in all dimensions, chosen automatically for wide inputs."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
@@ -47,6 +49,16 @@ def test_wide_data_uses_the_projection_and_finds_off_subspace_anomalies(tmp_path
     assert detector.latent_codes(test).shape == (70, detector.projection_.n_components)
     for score_type in ("nll", "latent_norm", "mahalanobis"):
         assert roc_auc(y, -detector.set_params(score_type=score_type).score_samples(test)) > 0.95
+    with pytest.raises(ValueError, match="score_type='mahalanobis'.*'nll'"):
+        detector.predict(test)  # the threshold was set on log-likelihoods
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnxscript"):
+        import onnxruntime
+
+        from flowad.deploy.onnx_export import export_onnx
+
+        session = onnxruntime.InferenceSession(str(export_onnx(detector, tmp_path / "m.onnx")),
+                                               providers=["CPUExecutionProvider"])
+        np.testing.assert_allclose(session.run(["score"], {"x": test})[0], detector.score_samples(test), rtol=1e-10)
     io.save(detector, tmp_path / "m")
     np.testing.assert_allclose(io.load(tmp_path / "m").score_samples(test), detector.score_samples(test), rtol=1e-12)
     none = FlowDetector(options=FlowOptions(pca_components=None), max_epochs=2, random_state=0).fit(train[:, :10])

@@ -325,14 +325,20 @@ class FlowDetector(BaseDetector):
         )
 
     # --------------------------------------------------------------- scores
-    def _run_graph(self, X: np.ndarray, method: str) -> np.ndarray:
-        """One of the scoring graph's methods over rows ``X`` ``(N, D)``, in chunks (flat memory)."""
+    def _graph(self) -> FlowScoring:
+        """The scoring graph, scoring by the current ``score_type`` (``score_samples`` and the ONNX
+        export both run this)."""
         graph = self.scoring_
         if graph.score_type != self.score_type:  # set_params(score_type=...) after fit
             if self.score_type != "nll" and self._ensemble()[0] > 1:
                 raise ValueError(f"score_type={self.score_type!r} needs a single flow (a mixture of flows "
                                  f"has no latent code); use 'nll'")
             graph.score_type = self.score_type
+        return graph
+
+    def _run_graph(self, X: np.ndarray, method: str) -> np.ndarray:
+        """One of the scoring graph's methods over rows ``X`` ``(N, D)``, in chunks (flat memory)."""
+        graph = self._graph()
         function = graph if method == "forward" else getattr(graph, method)
         parts = []
         with torch.no_grad():
