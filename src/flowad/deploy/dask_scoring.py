@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flowad import io
 from flowad.core.extras import require
+from flowad.core.model_files import CONFIG_FILE, load
 from flowad.deploy.chunked import (
     PART_NAME,
     expand_parquet_inputs,
@@ -48,7 +48,7 @@ def _model(path: str, digest: str):
     """The model at ``path``, loaded once per worker process (and again when its checksum changes)."""
     with _LOCK:
         if (path, digest) not in _MODELS:
-            detector = io.load(path, device="cpu")
+            detector = load(path, device="cpu")
             _MODELS.clear()
             _MODELS[(path, digest)] = detector
         return _MODELS[(path, digest)]
@@ -111,10 +111,10 @@ def score_parquet_dask(
 
     files = expand_parquet_inputs(inputs)
     model_dir = Path(model_dir).resolve()
-    detector = io.load(model_dir, device="cpu")  # refuses damaged or foreign models before any work
+    detector = load(model_dir, device="cpu")  # refuses damaged or foreign models before any work
     if not hasattr(detector, "n_features_in_") or type(detector).__name__ == "WindowDetector":
         raise TypeError(f"the dask engine scores table models, not {type(detector).__name__}")
-    digest = json.loads((model_dir / io.CONFIG_FILE).read_text())["config_sha256"]
+    digest = json.loads((model_dir / CONFIG_FILE).read_text())["config_sha256"]
     names = pq.read_schema(files[0]).names
     ids = id_columns_to_read(detector, names, id_columns)
     named = getattr(detector, "schema_", None) is not None or getattr(detector, "feature_names_in_", None) is not None

@@ -6,11 +6,10 @@ from flowad.synth.paste import (
     SIMPLE_GENERATORS,
     feather,
     paste_patches,
-    random_patches,
-    resize_patches,
     simple_anomalies,
     synthetic_anomalies,
 )
+from flowad.synth.patches import random_patches, resize_patches
 from flowad.synth.sampler import BANDS, METHODS, PatchSampler
 
 __all__ = [

@@ -15,11 +15,10 @@ from numbers import Integral
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from flowad.datasets.defects import DEFECTS, size_range
 from flowad.datasets.image_folder import ImageSet
+from flowad.synth.patches import check_images, resize_patches, to_uint8
 
 if TYPE_CHECKING:  # pragma: no cover
     from flowad.synth.sampler import PatchSampler
@@ -28,11 +27,8 @@ __all__ = [
     "BLENDS",
     "FLOW_KINDS",
     "SIMPLE_GENERATORS",
-    "check_images",
     "feather",
     "paste_patches",
-    "random_patches",
-    "resize_patches",
     "simple_anomalies",
     "synthetic_anomalies",
 ]
@@ -55,74 +51,10 @@ SIMPLE_GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = dic
 _MAX_TRIES = 50
 
 
-def check_images(images, name: str = "images") -> np.ndarray:
-    """``images`` as uint8 ``(N, H, W)`` or ``(N, H, W, 3)`` with ``N >= 1``, or a ValueError naming ``name``."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise ValueError(f"{name} must be uint8, got dtype {images.dtype}")
-    if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
-        raise ValueError(f"{name} must have shape (N, H, W) or (N, H, W, 3), got {images.shape}")
-    if min(images.shape[:3]) < 1:
-        raise ValueError(f"{name} must not be empty, got shape {images.shape}")
-    return images
-
-
 def _count(n, name: str = "n") -> int:
     if not isinstance(n, Integral) or n < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
     return int(n)
-
-
-def resize_patches(patches: np.ndarray, size: int) -> np.ndarray:
-    """Resize square patches: area averaging when shrinking, bilinear when enlarging.
-
-    Args:
-        patches: Shape ``(N, s, s)`` or ``(N, s, s, C)``, any real dtype.
-        size: Output side in pixels.
-
-    Returns:
-        Shape ``(N, size, size[, C])`` float64 (not rounded).
-    """
-    gray = patches.ndim == 3
-    x = torch.as_tensor(np.asarray(patches, dtype=np.float64))
-    x = x[:, None] if gray else x.permute(0, 3, 1, 2)
-    if x.shape[-1] != size:
-        mode = {"mode": "area"} if size < x.shape[-1] else {"mode": "bilinear", "align_corners": False}
-        x = F.interpolate(x, size=(size, size), **mode)
-    x = x[:, 0] if gray else x.permute(0, 2, 3, 1)
-    return x.numpy()
-
-
-def _to_uint8(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
-
-
-def random_patches(images: np.ndarray, n: int, patch_size: int, region_size, rng: np.random.Generator) -> np.ndarray:
-    """Square regions of random side and position, resized to ``patch_size``.
-
-    Args:
-        images: Shape ``(N, H, W)`` or ``(N, H, W, 3)``, uint8.
-        n: Number of patches.
-        patch_size: Output side ``p``.
-        region_size: Inclusive ``(low, high)`` range of region sides (capped at ``min(H, W)``).
-        rng: Source of the images, sides and positions.
-
-    Returns:
-        Shape ``(n, p, p)`` or ``(n, p, p, 3)``, uint8 (rounded).
-    """
-    images = check_images(images)
-    low, high = size_range(region_size, "region_size")
-    count, h, w = images.shape[:3]
-    which = rng.integers(0, count, n)
-    sides = np.minimum(rng.integers(low, high + 1, n), min(h, w))
-    rows = (rng.random(n) * (h - sides + 1)).astype(np.int64)
-    cols = (rng.random(n) * (w - sides + 1)).astype(np.int64)
-    out = np.empty((n, patch_size, patch_size, *images.shape[3:]), np.uint8)
-    for side in np.unique(sides):
-        idx = np.flatnonzero(sides == side)
-        crops = np.stack([images[which[i], rows[i] : rows[i] + side, cols[i] : cols[i] + side] for i in idx])
-        out[idx] = _to_uint8(resize_patches(crops, patch_size))
-    return out
 
 
 def feather(side: int) -> np.ndarray:
@@ -189,13 +121,13 @@ def paste_patches(
             r, c = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
             resized = resize_patches(patch[None], side)[0]
             if blend == "none":
-                out[i, r : r + side, c : c + side] = _to_uint8(resized)
+                out[i, r : r + side, c : c + side] = to_uint8(resized)
                 masks[i, r : r + side, c : c + side] = True
                 continue
             alpha = feather(side)
             a = alpha if images.ndim == 3 else alpha[..., None]
             under = out[i, r : r + side, c : c + side].astype(np.float64)
-            out[i, r : r + side, c : c + side] = _to_uint8(a * resized + (1 - a) * under)
+            out[i, r : r + side, c : c + side] = to_uint8(a * resized + (1 - a) * under)
             masks[i, r : r + side, c : c + side] |= alpha > 0.5
     return out, masks
 

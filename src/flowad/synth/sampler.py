@@ -36,7 +36,7 @@ from flowad.core.estimator import prefixed, unprefixed
 from flowad.core.training import EpochCallback
 from flowad.datasets.defects import size_range
 from flowad.models.tabular_flow import FlowDetector, FlowOptions
-from flowad.synth.paste import check_images, random_patches
+from flowad.synth.patches import check_images, random_patches
 
 __all__ = ["BANDS", "METHODS", "PatchSampler"]
 
