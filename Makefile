@@ -52,8 +52,7 @@ bench: install
 
 # Alarm rates at contamination 1% and 5% on held-out normal rows (42 sets x 3 seeds, one thread each).
 bench-calibration: install
-	OMP_NUM_THREADS=1 $(PY) benchmarks/calibration.py --detectors maf,iforest,ocsvm,elliptic,lof,ae \
-		--out docs/results/calibration/flowad
+	OMP_NUM_THREADS=1 $(PY) benchmarks/calibration.py --detectors maf,iforest,ocsvm,elliptic,lof,ae
 	$(PY) benchmarks/calibration.py --summarize docs/results/calibration
 
 bench-oneclass: install
@@ -82,7 +81,7 @@ bench-iact: install
 
 bench-synth: install
 	$(PY) benchmarks/synthetic_negatives.py --seeds 0,1,2 --out docs/results/synth
-	$(PY) benchmarks/rare_labels.py --out docs/results/synth
+	$(PY) benchmarks/rare_labels.py --seeds 0,1,2 --out docs/results/synth
 	$(PY) benchmarks/synth_figure.py --out docs/results/synth/samples.png
 
 bench-ts: install

@@ -11,7 +11,7 @@ The same script measures flowad 0.1 ("today"), which has no p-values: run it wit
 on the Python path; it then refits at each ``c`` and counts ``predict(X) == -1``.
 
 Usage:
-    python benchmarks/calibration.py --detectors maf,iforest --out docs/results/calibration/flowad
+    python benchmarks/calibration.py --detectors maf,iforest   # into docs/results/calibration/flowad-<x.y>
     python benchmarks/calibration.py --summarize docs/results/calibration
 """
 
@@ -130,7 +130,8 @@ def main() -> None:
     parser.add_argument("--datasets", default=None, help="comma-separated names (default: all)")
     parser.add_argument("--max-rows", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path("docs/results/calibration/flowad"))
+    release = ".".join(__version__.split(".")[:2])
+    parser.add_argument("--out", type=Path, default=Path(f"docs/results/calibration/flowad-{release}"))
     parser.add_argument("--summarize", type=Path, default=None, help="write calibration.md from this folder")
     args = parser.parse_args()
     if args.summarize is not None:

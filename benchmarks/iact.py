@@ -48,7 +48,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
-from flowad.core.estimator import quantile_offset
+from flowad.core.estimator import contamination_value
 from flowad.datasets import load_magic_gamma, oneclass_split, unsupervised_split
 from flowad.evaluation.bench import machine_info
 from flowad.evaluation.iact_metrics import evaluate_separation
@@ -169,6 +169,11 @@ def write_hillas(out: Path, rows: list[dict], machine: dict) -> None:
 
 
 # ------------------------------------------------------------------------ (c) + (d) separation
+def quantile_offset(train_scores: np.ndarray, contamination) -> float:
+    """The peers' own cut: the ``contamination`` quantile of their training scores (no calibration)."""
+    return float(np.quantile(np.asarray(train_scores, dtype=np.float64), contamination_value(contamination)))
+
+
 class GMMBIC(BaseEstimator):
     """Gaussian mixture on standardised rows, ``n_components`` by BIC in ``1..max_components``."""
 

@@ -1,10 +1,12 @@
-"""The rare-event setting: a few anomalies are labelled in the training data. Does two-class
-training (``TwoClassFlowDetector``) beat the plain one-class flow?
+"""The rare-event setting: a few anomalies are labelled in the training data. Do the two-class
+loss (``TwoClassFlowDetector``) or the density ratio of two flows (``FlowRatioClassifier``) beat
+the plain one-class flow?
 
 ADBench's unsupervised split (stratified 70/30; the training part keeps its anomalies). The
-one-class flow fits the training part unlabelled; the two-class flow gets 1% or 5% of the
-training anomalies (at least one) labelled as negatives, the rest of the rows labelled 0. Test on
-the 30%. Writes ``docs/results/synth/rare_labels.md`` and ``.jsonl``.
+one-class flow fits the training part unlabelled; the two-class flow and the ratio classifier get
+1% or 5% of the training anomalies (at least one) labelled, the rest of the rows labelled 0 (the
+ratio classifier's background, unlabelled anomalies included). Test on the 30%. Writes
+``docs/results/synth/rare_labels.md`` and ``.jsonl``.
 
 Usage: python benchmarks/rare_labels.py --datasets thyroid,cardio --seeds 0 --shard 0/2
 """
@@ -23,33 +25,35 @@ from flowad.datasets.splits import unsupervised_indices
 from flowad.evaluation.markdown import markdown_table
 from flowad.evaluation.results_log import ResultsLog, read_rows
 from flowad.evaluation.tabular_metrics import pr_auc, roc_auc
-from flowad.models import FlowDetector, TwoClassFlowDetector
+from flowad.models import FlowDetector, FlowRatioClassifier, TwoClassFlowDetector
 
 DATASETS = "thyroid,cardio,satellite,shuttle,mammography,pendigits,magic.gamma,annthyroid"
-SHARES = (0.0, 0.01, 0.05)
+#: (labelled share, model): the unlabelled one-class flow, then both label-using models per share.
+JOBS = ((0.0, "one_class"), (0.01, "two_class"), (0.01, "ratio"), (0.05, "two_class"), (0.05, "ratio"))
 
 
-def run(name: str, seed: int, max_rows: int) -> list[dict]:
+def run(name: str, seed: int, share: float, model: str, max_rows: int) -> dict:
     X, y = subsample(*load_adbench(name), max_rows)
-    rng = np.random.default_rng(seed)
     train, test = unsupervised_indices(y, random_state=seed)
     X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]
     anomalies = np.flatnonzero(y_train == 1)
-    rows = []
-    for share in SHARES:
-        if share == 0:
-            detector = FlowDetector(random_state=seed).fit(X_train)
-            n_labelled = 0
-        else:
-            n_labelled = max(1, int(round(share * len(anomalies))))
-            labels = np.zeros(len(X_train), np.int64)
-            labels[rng.choice(anomalies, n_labelled, replace=False)] = 1
-            detector = TwoClassFlowDetector(negatives="labels", random_state=seed).fit(X_train, labels)
-        score = -detector.score_samples(X_test)
-        rows.append({"dataset": name, "seed": seed, "labelled_share": share, "n_labelled": n_labelled,
-                     "roc_auc": roc_auc(y_test, score), "pr_auc": pr_auc(y_test, score)})
-        print(rows[-1], flush=True)
-    return rows
+    labels = np.zeros(len(X_train), np.int64)
+    rng = np.random.default_rng(seed)  # one generator per (set, seed), drawn share after share: every
+    for labelled_share in sorted({s for s, _ in JOBS if s > 0}):  # model at a share gets the same rows
+        chosen = rng.choice(anomalies, max(1, int(round(labelled_share * len(anomalies)))), replace=False)
+        if labelled_share == share:
+            labels[chosen] = 1
+    n_labelled = int(labels.sum())
+    if model == "one_class":
+        score = -FlowDetector(random_state=seed).fit(X_train).score_samples(X_test)
+    elif model == "two_class":
+        score = -TwoClassFlowDetector(negatives="labels", random_state=seed).fit(X_train, labels).score_samples(X_test)
+    else:
+        score = FlowRatioClassifier(random_state=seed).fit(X_train, labels).decision_scores(X_test)
+    row = {"dataset": name, "seed": seed, "labelled_share": share, "model": model, "n_labelled": n_labelled,
+           "roc_auc": roc_auc(y_test, score), "pr_auc": pr_auc(y_test, score)}
+    print(row, flush=True)
+    return row
 
 
 def main() -> None:
@@ -66,24 +70,29 @@ def main() -> None:
     results = args.out / "rare_labels.jsonl"
     if not args.summarize:
         shard, n = (int(v) for v in args.shard.split("/"))
-        log = ResultsLog(results, key=("dataset", "seed", "labelled_share"))
+        log = ResultsLog(results, key=("dataset", "seed", "labelled_share", "model"))
         for name in args.datasets.split(",")[shard::n]:
             for seed in (int(s) for s in args.seeds.split(",")):
-                if log.done((name, seed, 0.0)):  # resume: (dataset, seed) pairs already written are skipped
-                    continue
-                for row in run(name, seed, args.max_rows):
-                    log.append(row)
+                for share, model in JOBS:
+                    if not log.done((name, seed, share, model)):  # resume
+                        log.append(run(name, seed, share, model, args.max_rows))
     rows = pd.DataFrame(read_rows(results))
-    table = rows.pivot_table(index="dataset", columns="labelled_share", values=["roc_auc", "pr_auc"])
-    table.columns = [f"{metric} {'unlabelled' if share == 0 else f'{share:.0%} labelled'}"
-                     for metric, share in table.columns]
-    table.loc["mean"] = table.mean()
+    rows["column"] = [("one-class flow, unlabelled" if share == 0 else f"{model.replace('_', '-')}, {share:.0%}")
+                      for share, model in zip(rows.labelled_share, rows.model, strict=True)]
+    order = ["one-class flow, unlabelled", "two-class, 1%", "ratio, 1%", "two-class, 5%", "ratio, 5%"]
     text = ["# Rare-event setting: a few anomalies labelled in training", "",
             "ADBench unsupervised split (70/30, stratified, training part keeps its anomalies), sets capped at "
-            f"10,000 rows, seeds {sorted(rows.seed.unique().tolist())}. Unlabelled: one-class `FlowDetector()` on the "
-            "whole training part. 1% / 5% labelled: that share of the training anomalies (at least one) marked as "
-            "negatives for `TwoClassFlowDetector`. Produced by `benchmarks/rare_labels.py`.", "",
-            markdown_table(table.reset_index())]
+            f"10,000 rows, seeds {sorted(rows.seed.unique().tolist())} (mean over seeds). One-class: "
+            "`FlowDetector()` on the whole training part, unlabelled. 1% / 5%: that share of the training anomalies "
+            "(at least one) labelled, the same rows for both models: `TwoClassFlowDetector(negatives=\"labels\")` "
+            "lowers their likelihood; `FlowRatioClassifier()` fits a flow to them (started from, and shrunk "
+            "toward, the flow of the other rows) and scores the log density ratio. Produced by "
+            "`benchmarks/rare_labels.py`.", ""]
+    for metric in ("roc_auc", "pr_auc"):
+        table = rows.pivot_table(index="dataset", columns="column", values=metric)
+        table = table[[c for c in order if c in table.columns]]
+        table.loc["mean"] = table.mean()
+        text += [f"## {metric.replace('_', '-').upper()}", "", markdown_table(table.reset_index()), ""]
     (args.out / "rare_labels.md").write_text("\n".join(text))
 
 

@@ -27,7 +27,7 @@ from flowad.iact.pipeline import (
     GammaHadronSeparator,
     HillasFeatures,
 )
-from flowad.models import FlowDetector
+from flowad.models import FlowDetector, FlowRatioClassifier
 
 
 def tiny_flow(**params) -> FlowDetector:
@@ -73,6 +73,24 @@ def test_twoclass_trains_with_hadrons_as_negatives(camera, events):
     gammaness, valid = separator.gammaness(test, return_valid=True)
     assert np.isfinite(gammaness).all()
     assert evaluate_separation(y_test, gammaness, valid=valid).roc_auc > 0.97
+
+
+def test_ratio_mode_fits_a_flow_per_class_and_cuts_on_held_out_hadrons(camera, events, tmp_path):
+    (images, labels), (test, y_test) = events
+    detector = FlowRatioClassifier(transforms=2, hidden_features=(16, 16), max_epochs=20, random_state=0)
+    separator = GammaHadronSeparator(camera, detector=detector, mode="ratio", train_efficiency=0.95).fit(images, labels)
+    assert separator.detector_.background_acceptance == pytest.approx(0.05)
+    assert list(separator.detector_.classes_) == [0, 1]  # 0: hadron (background), 1: gamma
+    assert separator.cut_ == separator.detector_.threshold_
+    gammaness, valid = separator.gammaness(test, return_valid=True)
+    assert np.isfinite(gammaness).all()
+    assert evaluate_separation(y_test, gammaness, valid=valid).roc_auc > 0.93  # two tiny flows, 270 hadrons
+    loaded = io.load(io.save(separator, tmp_path / "separator"))
+    np.testing.assert_array_equal(loaded.gammaness(test), separator.gammaness(test))
+    with pytest.raises(ValueError, match="y is required"):
+        GammaHadronSeparator(camera, mode="ratio").fit(images)
+    with pytest.raises(ValueError, match="needs a FlowRatioClassifier"):
+        GammaHadronSeparator(camera, detector=tiny_flow(), mode="ratio").fit(images, labels)
 
 
 def test_train_on_hadron_gammaness_is_minus_hadron_likelihood(camera, events):

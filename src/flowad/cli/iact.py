@@ -22,7 +22,7 @@ from flowad.cli.common import Quiet, command, out, progress_bar
 from flowad.evaluation.iact_report import write_iact_report
 from flowad.iact import load_camera, load_events, save_events, simulate_events
 from flowad.iact.pipeline import GammaHadronSeparator
-from flowad.models import FlowDetector
+from flowad.models import FlowDetector, FlowRatioClassifier
 
 __all__ = ["iact_app"]
 
@@ -155,7 +155,8 @@ def hillas(
 def fit(
     data: Annotated[Path, typer.Argument(help="Training events (.npz) or feature table (.csv, .parquet).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Separator directory to write.")],
-    mode: Annotated[str, typer.Option(help="oneclass or twoclass (the other class as known negatives).")] = "oneclass",
+    mode: Annotated[str, typer.Option(help="oneclass, twoclass (the other class as known negatives) or ratio (one "
+                                           "flow per class, the cut on held-out hadrons).")] = "oneclass",
     train_on: Annotated[str, typer.Option(help="gamma or hadron: the class the flow models.")] = "gamma",
     threshold: Annotated[str, typer.Option(help="conformal (calibrated cut) or chi2 (latent cut).")] = "conformal",
     train_efficiency: Annotated[float, typer.Option(help="Share of training-class events the cut keeps.")] = 0.9,
@@ -171,7 +172,8 @@ def fit(
 ) -> None:
     """Fit a flow-based gamma/hadron separator and save it (settings in pipeline.json, flow in detector/)."""
     X, labels, name = _read(data, label_column)
-    detector = FlowDetector(random_state=seed) if epochs is None else FlowDetector(random_state=seed, max_epochs=epochs)
+    kind = FlowRatioClassifier if mode == "ratio" else FlowDetector
+    detector = kind(random_state=seed) if epochs is None else kind(random_state=seed, max_epochs=epochs)
     separator = GammaHadronSeparator(camera or name, picture_thresh=picture, boundary_thresh=boundary,
                                      min_pixels=min_pixels, detector=detector, mode=mode, train_on=train_on,
                                      threshold=threshold, train_efficiency=train_efficiency)
@@ -179,13 +181,14 @@ def fit(
         separator.set_params(camera=_camera_name(camera, name))
         X = _table(separator, X, quiet)
     y = None if unlabelled else labels
-    if y is None and mode == "twoclass":
-        raise ValueError(f"--mode twoclass needs labels (column {label_column!r}, or the labels of an events file)")
+    if y is None and mode in ("twoclass", "ratio"):
+        raise ValueError(f"--mode {mode} needs labels (column {label_column!r}, or the labels of an events file)")
     with progress_bar(quiet) as progress:
         task = progress.add_task("fit flow", total=detector.max_epochs, status="")
         separator.fit(X, y, callback=lambda e, t, v: progress.update(task, completed=e + 1, status=f"val NLL {v:.4g}"))
     io.save(separator, output)
-    out.print(f"saved {mode} separator (flow of {train_on}s, {separator.n_train_} events, "
+    flows = "flows of gammas and hadrons" if mode == "ratio" else f"flow of {train_on}s"
+    out.print(f"saved {mode} separator ({flows}, {separator.n_train_} events, "
               f"{separator.n_invalid_train_} invalid left out, features {', '.join(separator.features_)}) to {output}")
 
 

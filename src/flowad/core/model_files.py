@@ -96,6 +96,7 @@ MODEL_CLASSES: dict[str, str] = {
     "FlowDetector": "flowad.models.tabular_flow.estimator",
     "FlowEnsembleDetector": "flowad.models.tabular_flow.ensemble",
     "TwoClassFlowDetector": "flowad.models.tabular_flow.two_class",
+    "FlowRatioClassifier": "flowad.models.tabular_flow.ratio",
     "AutoencoderDetector": "flowad.models.tabular_autoencoder.estimator",
     "IsolationForestDetector": "flowad.models.baselines.sklearn_adapters",
     "OneClassSVMDetector": "flowad.models.baselines.sklearn_adapters",

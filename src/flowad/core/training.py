@@ -77,6 +77,16 @@ class TrainingHistory:
     restarts: int = 0
     stopped_early: bool = False
 
+    @classmethod
+    def from_state(cls, state: dict) -> TrainingHistory:
+        """Inverse of ``dataclasses.asdict`` after a trip through JSON (``None`` stands for NaN and inf)."""
+        values = dict(state)
+        for name in ("train_loss", "validation_loss"):
+            values[name] = [math.nan if v is None else v for v in values.get(name, [])]
+        if values.get("best_validation_loss") is None:
+            values["best_validation_loss"] = math.inf
+        return cls(**values)
+
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""

@@ -4,6 +4,8 @@
   ``score`` ``(N,)``, exactly ``score_samples`` (for ``score_type="nll"`` the log-likelihood in
   nats, preprocessing with its tail map, PCA step and constant columns included), in float64 like
   the detector.
+- :class:`~flowad.models.FlowRatioClassifier`: rows ``x`` ``(N, D)`` -> ``score`` ``(N,)``, exactly
+  ``decision_scores`` (the log posterior odds of the signal class), float64.
 - :class:`~flowad.models.FastFlowDetector`: images ``(N, C, H, W)`` float32 in [0, 1] -> ``score``
   ``(N,)`` and ``anomaly_map`` ``(N, H, W)`` (resize, mirrored margin, backbone, per-image
   LayerNorm, 2D flows, margin cut, bilinear upsampling, optional Gaussian blur), in float32 like
@@ -32,6 +34,7 @@ from flowad.core.extras import require
 from flowad.core.safe_files import atomic_path
 from flowad.models.fastflow.estimator import FastFlowDetector
 from flowad.models.tabular_flow.estimator import FlowDetector
+from flowad.models.tabular_flow.ratio import FlowRatioClassifier
 
 __all__ = ["export_onnx", "onnx_scores"]
 
@@ -44,6 +47,11 @@ def _scoring_module(detector, image_size: tuple[int, int] | None) -> tuple[nn.Mo
             raise TypeError(f"detector must be a fitted FlowDetector, got an unfitted {type(detector).__name__}")
         graph = copy.deepcopy(detector._graph()).to("cpu").eval()  # the graph score_samples runs
         return graph, (torch.zeros(8, graph.center.shape[0], dtype=torch.float64),), ["score"]
+    if isinstance(detector, FlowRatioClassifier):
+        if not hasattr(detector, "scoring_"):
+            raise TypeError("detector must be a fitted FlowRatioClassifier, got an unfitted one")
+        graph = copy.deepcopy(detector.scoring_).to("cpu").eval()  # the graph decision_scores runs
+        return graph, (torch.zeros(8, detector.n_features_in_, dtype=torch.float64),), ["score"]
     if isinstance(detector, FastFlowDetector):
         if image_size is None:
             raise ValueError("image_size (H, W) is needed to export a FastFlowDetector (its graph has fixed sizes)")
@@ -55,7 +63,7 @@ def _scoring_module(detector, image_size: tuple[int, int] | None) -> tuple[nn.Mo
             raise TypeError("detector must be a fitted FastFlowDetector, got an unfitted one")
         graph = copy.deepcopy(detector._graph()).to("cpu").eval()  # the graph score_samples runs
         return graph, (example,), ["score", "anomaly_map"]
-    raise TypeError("ONNX export supports FlowDetector and FastFlowDetector, "
+    raise TypeError("ONNX export supports FlowDetector, FlowRatioClassifier and FastFlowDetector, "
                     f"got {type(detector).__name__}")
 
 

@@ -51,7 +51,7 @@ from flowad.iact.camera import CameraGeometry, load_camera
 from flowad.iact.cleaning import tailcuts_clean
 from flowad.iact.features import magic_features
 from flowad.iact.hillas import hillas_parameters
-from flowad.models import FlowDetector, FlowOptions, TwoClassFlowDetector
+from flowad.models import FlowDetector, FlowOptions, FlowRatioClassifier, TwoClassFlowDetector
 
 __all__ = [
     "FEATURE_TRANSFORMS",
@@ -174,11 +174,15 @@ class GammaHadronSeparator(BaseEstimator):
         features: Flow inputs; ``None``: every name of :data:`FLOW_FEATURES` the table has.
         compress: Apply :data:`FEATURE_TRANSFORMS` (False: the raw columns, for comparison).
         detector: Unfitted detector to clone; ``None``: ``FlowDetector(random_state=random_state)``.
-        mode: ``"oneclass"`` or ``"twoclass"`` (needs labels).
-        train_on: ``"gamma"`` or ``"hadron"``: the class the flow models.
+        mode: ``"oneclass"``, ``"twoclass"`` (needs labels) or ``"ratio"`` (needs labels): one flow per
+            class, gammaness = log posterior odds of a gamma
+            (:class:`~flowad.models.tabular_flow.ratio.FlowRatioClassifier`, hadrons as the background),
+            the cut set on held-out hadrons.
+        train_on: ``"gamma"`` or ``"hadron"``: the class the flow models (one- and two-class modes).
         threshold: ``"conformal"`` (the detector's calibrated cut) or ``"chi2"`` (latent cut).
         train_efficiency: Share of training-class events the cut keeps in that class, in [0.5, 1):
-            the gamma efficiency on training gammas, or 1 - the hadron acceptance on training hadrons.
+            the gamma efficiency on training gammas, or 1 - the hadron acceptance on training hadrons
+            (``mode="ratio"``: on held-out training hadrons).
         random_state: Seed of the default detector.
 
     Attributes:
@@ -208,7 +212,7 @@ class GammaHadronSeparator(BaseEstimator):
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        for name, value, options in (("mode", self.mode, ("oneclass", "twoclass")),
+        for name, value, options in (("mode", self.mode, ("oneclass", "twoclass", "ratio")),
                                      ("train_on", self.train_on, ("gamma", "hadron")),
                                      ("threshold", self.threshold, ("conformal", "chi2"))):
             if value not in options:
@@ -259,8 +263,8 @@ class GammaHadronSeparator(BaseEstimator):
             raise ValueError("X must hold at least one event")
         features = self._resolve_features(table)
         if y is None:
-            if self.mode == "twoclass":
-                raise ValueError("y is required for mode='twoclass'")
+            if self.mode != "oneclass":
+                raise ValueError(f"y is required for mode={self.mode!r}")
             rows = np.ones(len(table), dtype=bool)
         else:
             labels = np.asarray(y)
@@ -283,13 +287,18 @@ class GammaHadronSeparator(BaseEstimator):
             raise ValueError(f"X must hold at least 2 valid training events, got {int(train.sum())}")
         detector = self._make_detector()
         extra = {} if callback is None else {"callback": callback}
-        if self.mode == "twoclass":
+        if self.mode == "ratio":  # signal (1) = gamma, background (0) = hadron
+            detector.fit(Z[train], (~background[train]).astype(np.int64), **extra)
+        elif self.mode == "twoclass":
             detector.fit(Z[train], flow_y[train], **extra)
         else:
             detector.fit(Z[train], **extra)
         self.detector_, self.features_, self.scales_ = detector, features, scales
         self.n_train_ = int(train.sum())
-        self.cut_ = float(detector.offset_) if self.train_on == "gamma" else -float(detector.offset_)
+        if self.mode == "ratio":
+            self.cut_ = float(detector.threshold_)
+        else:
+            self.cut_ = float(detector.offset_) if self.train_on == "gamma" else -float(detector.offset_)
         return self
 
     def _resolve_features(self, table: pd.DataFrame) -> tuple[str, ...]:
@@ -305,6 +314,14 @@ class GammaHadronSeparator(BaseEstimator):
         return features
 
     def _make_detector(self):
+        if self.mode == "ratio":
+            if self.threshold == "chi2":
+                raise ValueError("threshold='chi2' needs mode='oneclass' or 'twoclass', not 'ratio'")
+            if self.detector is not None and not isinstance(self.detector, FlowRatioClassifier):
+                raise ValueError(f"mode='ratio' needs a FlowRatioClassifier, got {type(self.detector).__name__}")
+            detector = (FlowRatioClassifier(random_state=self.random_state) if self.detector is None
+                        else clone(self.detector))
+            return detector.set_params(background_acceptance=1.0 - float(self.train_efficiency))
         if self.detector is None:
             kind = TwoClassFlowDetector if self.mode == "twoclass" else FlowDetector
             detector = kind(random_state=self.random_state)
@@ -340,7 +357,9 @@ class GammaHadronSeparator(BaseEstimator):
             raise ValueError(f"X lacks the features {missing} the separator was fitted on")
         Z, ok = _flow_inputs(table, self.features_, self.scales_)
         out = np.full(len(table), INVALID_GAMMANESS)
-        if ok.any():
+        if ok.any() and self.mode == "ratio":
+            out[ok] = self.detector_.decision_scores(Z[ok])
+        elif ok.any():
             score = self.detector_.score_samples(Z[ok])
             out[ok] = score if self.train_on == "gamma" else -score
         out = np.clip(out, INVALID_GAMMANESS, np.finfo(np.float64).max)

@@ -22,7 +22,13 @@ from flowad.models.baselines import (
 )
 from flowad.models.registry import DETECTORS, available_detectors, available_peers, make_detector
 from flowad.models.tabular_autoencoder import AutoencoderDetector
-from flowad.models.tabular_flow import FlowDetector, FlowEnsembleDetector, FlowOptions, TwoClassFlowDetector
+from flowad.models.tabular_flow import (
+    FlowDetector,
+    FlowEnsembleDetector,
+    FlowOptions,
+    FlowRatioClassifier,
+    TwoClassFlowDetector,
+)
 
 #: Image models, imported when first named.
 _LAZY = {
@@ -51,6 +57,7 @@ __all__ = [
     "OneClassSVMDetector",
     "PatchFlowDetector",
     "PyODDetector",
+    "FlowRatioClassifier",
     "TwoClassFlowDetector",
     "UNet",
     "UNetSegmenter",

@@ -408,12 +408,7 @@ class FlowDetector(BaseDetector):
 
     def _load_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
         super()._load_state(state, arrays)
-        history = {k: v for k, v in state["history_"].items()}
-        history["train_loss"] = [np.nan if v is None else v for v in history["train_loss"]]
-        history["validation_loss"] = [np.nan if v is None else v for v in history["validation_loss"]]
-        if history["best_validation_loss"] is None:
-            history["best_validation_loss"] = np.inf
-        self.history_ = TrainingHistory(**history)
+        self.history_ = TrainingHistory.from_state(state["history_"])
         self.n_epochs_ = len(self.history_.train_loss)
         self.member_epochs_ = list(state.get("member_epochs_", [self.n_epochs_]))
         self.calibrated_score_type_ = state.get("calibrated_score_type_", self.score_type)

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from flowad.core.preprocessing import TabularScaler
 from flowad.models.tabular_flow.projection import PCAProjection
 
-__all__ = ["FlowScoring"]
+__all__ = ["FlowRatioScoring", "FlowScoring"]
 
 _LOG_2PI = math.log(2 * math.pi)
 _F64 = np.finfo(np.float64)
@@ -128,3 +128,31 @@ class FlowScoring(nn.Module):
             return finite(-(z * z).sum(1) - residual)
         d = z - self.latent_mean
         return finite(-((d @ self.latent_precision) * d).sum(1) - residual)
+
+
+class FlowRatioScoring(nn.Module):
+    """Rows ``(N, D)`` float64 -> log posterior odds ``(N,)`` of the signal class: two flows over one
+    preprocessing, ``log p_signal(x) - log p_background(x) + log_prior_odds``.
+
+    The preprocessing's log-Jacobian is the same in both terms and cancels; every term is finite
+    (see :func:`finite`).
+
+    Args:
+        signal: Scoring graph of the signal class's flow.
+        background: Scoring graph of the background class's flow (same scaler and PCA step).
+        log_prior_odds: ``log(pi_signal / pi_background)``.
+    """
+
+    def __init__(self, signal: FlowScoring, background: FlowScoring, log_prior_odds: float) -> None:
+        super().__init__()
+        self.signal = signal
+        self.background = background
+        self.log_prior_odds = float(log_prior_odds)
+
+    def log_ratio(self, x: Tensor) -> Tensor:
+        """``log p_signal(x) - log p_background(x)`` ``(N,)``, no prior."""
+        return finite(self.signal.log_likelihood(x) - self.background.log_likelihood(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Log posterior odds ``(N,)`` of rows ``x`` ``(N, D)`` float64; higher = more signal-like."""
+        return finite(self.log_ratio(x) + self.log_prior_odds)

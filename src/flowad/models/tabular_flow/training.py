@@ -8,6 +8,7 @@ to the flow's input inside the loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
 
@@ -68,22 +69,28 @@ class FlowFit:
 
 
 def train_flow(fit: FlowFit, train_idx: np.ndarray, val_idx: np.ndarray, callback: EpochCallback | None = None,
-               labels: np.ndarray | None = None, floor: float | None = None) -> TrainingHistory:
+               labels: np.ndarray | None = None, floor: float | None = None,
+               penalty: Callable[[nn.Module], torch.Tensor] | None = None) -> TrainingHistory:
     """Train on rows ``train_idx`` (dequantised: ``low + U * width``), early-stopping on ``val_idx``.
 
     With ``labels`` (shape ``(N,)``, 1 = negative) the loss is the two-class one with ``floor``.
+    ``penalty(flow)``, a scalar, is added to every row's loss (a prior on the weights).
     """
     low, width = fit.low, fit.width
     val_noise = np.random.default_rng(fit.seed).random((len(val_idx), low.shape[1]))
     trim = fit.trim_fraction
 
-    def loss(module: nn.Module, batch: torch.Tensor, batch_labels=None) -> torch.Tensor:
+    def row_losses(module: nn.Module, batch: torch.Tensor, batch_labels=None) -> torch.Tensor:
         log_prob = module().log_prob(fit.project(batch))
         if batch_labels is not None:
             return two_class_losses(log_prob, batch_labels, floor, fit.negative_weight)
         if trim == 0 or len(log_prob) < 4:
             return -log_prob
         return torch.topk(-log_prob, int(np.ceil((1 - trim) * len(log_prob))), largest=False).values
+
+    def loss(module: nn.Module, batch: torch.Tensor, batch_labels=None) -> torch.Tensor:
+        values = row_losses(module, batch, batch_labels)
+        return values if penalty is None else values + penalty(module)
 
     label_tensors = {}
     if labels is not None:
