@@ -15,8 +15,9 @@ Writes into ``docs/results/iact/``:
   IForest, a GMM (``n_components`` by BIC in 1..8 on the training rows) and LOF (novelty) on the same
   inputs, under ADBench's *unsupervised* protocol (stratified 70/30 split, fitted on the unlabelled
   training part) and the *one-class* protocol (fitted on 60% of the gammas); the flow without the
-  feature transforms (one-class); the two-class flow (hadrons as known negatives) beside supervised
-  gradient boosting and a random forest (same 70/30 split, labelled). (d) the same pipeline on the
+  feature transforms (one-class); the two-class flow (hadrons as known negatives) and the density
+  ratio of a gamma flow and a hadron flow (``FlowRatioClassifier``, ``mode="ratio"``) beside
+  supervised gradient boosting and a random forest (same 70/30 split, labelled). (d) the same pipeline on the
   toy simulator's MAGIC images: images -> cleaning -> Hillas -> flow. Seeds vary split, simulation
   and model; tables give mean and standard deviation.
 
@@ -64,7 +65,7 @@ from flowad.iact import (
     tailcuts_clean,
 )
 from flowad.iact.pipeline import GammaHadronSeparator, HillasFeatures
-from flowad.models import FlowDetector, IsolationForestDetector, LOFDetector
+from flowad.models import FlowDetector, FlowRatioClassifier, IsolationForestDetector, LOFDetector
 
 logger = logging.getLogger("benchmarks.iact")
 COMPARED = (*HILLAS_KEYS, "psi_uncertainty", "transverse_cog_uncertainty")
@@ -219,6 +220,10 @@ def _flow(seed: int, epochs: int | None) -> FlowDetector:
     return FlowDetector(random_state=seed) if epochs is None else FlowDetector(random_state=seed, max_epochs=epochs)
 
 
+def _ratio(seed: int, epochs: int | None) -> FlowRatioClassifier:
+    return FlowRatioClassifier(random_state=seed, **({} if epochs is None else {"max_epochs": epochs}))
+
+
 def _run(name, protocol, detector, mode, X_train, y_train, X_test, y_test, seed, curves, tag,
          compress: bool = True) -> dict:
     separator = GammaHadronSeparator(detector=detector, mode=mode, compress=compress)
@@ -250,9 +255,11 @@ def magic_part(seeds: list[int], epochs: int | None, max_rows: int | None, curve
                           ("gmm_bic", GMMBIC(random_state=seed)), ("lof", LOFDetector())):
             rows.append(_run(name, "unsupervised", det, "oneclass", *args))
         labelled = (frame.iloc[tr], y[tr], frame.iloc[te], y[te], seed, curves, "magic")
-        for name, det in (("flow_twoclass", _flow(seed, epochs)), ("hist_gb", Classifier("hgb", random_state=seed)),
-                          ("random_forest", Classifier("rf", random_state=seed))):
-            rows.append(_run(name, "supervised", det, "twoclass", *labelled))
+        for name, det, mode in (("flow_twoclass", _flow(seed, epochs), "twoclass"),
+                                ("flow_ratio", _ratio(seed, epochs), "ratio"),
+                                ("hist_gb", Classifier("hgb", random_state=seed), "twoclass"),
+                                ("random_forest", Classifier("rf", random_state=seed), "twoclass")):
+            rows.append(_run(name, "supervised", det, mode, *labelled))
         otr, ote, _ = oneclass_split(index, yy, 0.6, random_state=seed)
         otr, ote = otr[:, 0], ote[:, 0]
         oargs = (frame.iloc[otr], y[otr], frame.iloc[ote], y[ote], seed, curves, "magic")
@@ -276,7 +283,9 @@ def sim_part(seeds: list[int], n_train: int, n_test: int, epochs: int | None, cu
         for name, det, mode in (("flow", _flow(seed, epochs), "oneclass"),
                                 ("iforest", IsolationForestDetector(random_state=seed), "oneclass"),
                                 ("flow_twoclass", _flow(seed, epochs), "twoclass"),
-                                ("hist_gb", Classifier("hgb", random_state=seed), "twoclass")):
+                                ("flow_ratio", _ratio(seed, epochs), "ratio"),
+                                ("hist_gb", Classifier("hgb", random_state=seed), "twoclass"),
+                                ("random_forest", Classifier("rf", random_state=seed), "twoclass")):
             rows.append(_run(name, "oneclass" if mode == "oneclass" else "supervised", det, mode, *base))
     return rows
 

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from flowad.core.estimator import prefixed, unprefixed
+from flowad.core.estimator import BaseDetector, prefixed, unprefixed
 from flowad.core.model_files import nested_model, nested_state
 from flowad.iact.camera import CameraGeometry, load_camera
 from flowad.iact.cleaning import tailcuts_clean
@@ -174,6 +174,8 @@ class GammaHadronSeparator(BaseEstimator):
         features: Flow inputs; ``None``: every name of :data:`FLOW_FEATURES` the table has.
         compress: Apply :data:`FEATURE_TRANSFORMS` (False: the raw columns, for comparison).
         detector: Unfitted detector to clone; ``None``: ``FlowDetector(random_state=random_state)``.
+            With ``mode="twoclass"`` a ``FlowDetector`` becomes a two-class flow; any other model with
+            ``fit(X, y)`` (y: 1 = the other class), ``score_samples`` and ``offset_`` is used as it is.
         mode: ``"oneclass"``, ``"twoclass"`` (needs labels) or ``"ratio"`` (needs labels): one flow per
             class, gammaness = log posterior odds of a gamma
             (:class:`~flowad.models.tabular_flow.ratio.FlowRatioClassifier`, hadrons as the background),
@@ -327,10 +329,12 @@ class GammaHadronSeparator(BaseEstimator):
             detector = kind(random_state=self.random_state)
         else:
             detector = clone(self.detector)
-        if self.mode == "twoclass" and not isinstance(detector, TwoClassFlowDetector):
-            if type(detector) is not FlowDetector:
-                raise ValueError(f"mode='twoclass' needs a flow detector, got {type(detector).__name__}")
+        if self.mode == "twoclass" and type(detector) is FlowDetector:
             detector = TwoClassFlowDetector(**detector.get_params(), negatives="labels")
+        elif self.mode == "twoclass" and isinstance(detector, BaseDetector) and not isinstance(detector,
+                                                                                           TwoClassFlowDetector):
+            raise ValueError(f"mode='twoclass' needs a flow detector or a supervised model with fit(X, y), got the "
+                             f"one-class {type(detector).__name__}")
         settings: dict = {"contamination": 1.0 - float(self.train_efficiency)}
         if isinstance(detector, FlowDetector):
             options = detector.options if detector.options is not None else FlowOptions()

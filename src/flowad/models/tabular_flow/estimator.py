@@ -13,7 +13,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from flowad.core.distributed import agreed_random_state
 from flowad.core.estimator import BaseDetector, contamination_value, finite_scores, prefixed, unprefixed
-from flowad.core.model_files import check_module_shapes
 from flowad.core.preprocessing import TabularScaler
 from flowad.core.threads import resolve_threads, torch_threads
 from flowad.core.training import (
@@ -33,6 +32,7 @@ from flowad.models.tabular_flow.projection import PCAProjection, choose_componen
 from flowad.models.tabular_flow.torch_model import FlowScoring
 from flowad.models.tabular_flow.training import (
     FlowFit,
+    load_flow,
     log_prob_quantile,
     stratified_validation,
     train_flow,
@@ -314,15 +314,7 @@ class FlowDetector(BaseDetector):
         return FlowMixture([self._build_flow(features) for _ in range(n_flows)], combine)
 
     def _training_config(self) -> TrainingConfig:
-        return TrainingConfig(
-            max_epochs=self.max_epochs,
-            batch_size=self._opts.batch_size,
-            learning_rate=self.learning_rate,
-            weight_decay=self._opts.weight_decay,
-            patience=self._opts.patience,
-            clip_grad_norm=self._opts.clip_grad_norm,
-            validation_trim=self._opts.validation_trim,
-        )
+        return self._opts.training_config(self.max_epochs, self.learning_rate)
 
     # --------------------------------------------------------------- scores
     def _graph(self) -> FlowScoring:
@@ -417,11 +409,7 @@ class FlowDetector(BaseDetector):
         self.projection_ = PCAProjection.from_arrays(projection) if projection else None
         self.device_ = resolve_device(self.device)
         width = self.projection_.n_components if self.projection_ is not None else self.scaler_.n_model_features
-        weights = unprefixed("flow", arrays)
-        check_module_shapes(lambda: self._build_model(max(width, 1)), weights, "flow")
-        flow = self._build_model(max(width, 1)).double()
-        flow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()})
-        self.flow_ = flow.to(self.device_).eval()
+        self.flow_ = load_flow(lambda: self._build_model(max(width, 1)), unprefixed("flow", arrays), self.device_)
         self.latent_mean_ = arrays["latent_mean"]
         self.latent_precision_ = arrays["latent_precision"]
         self.scoring_ = FlowScoring(self.scaler_, self.projection_, self.flow_, self.score_type, self.latent_mean_,

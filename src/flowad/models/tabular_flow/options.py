@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from flowad.core.splits import HOLDOUT_FRACTION
+from flowad.core.training import TrainingConfig
 
 __all__ = ["FlowOptions"]
 
@@ -78,3 +79,9 @@ class FlowOptions:
     def field_names(cls) -> list[str]:
         """The option names (the parameters older model files held at the top level)."""
         return [f.name for f in fields(cls)]
+
+    def training_config(self, max_epochs: int, learning_rate: float) -> TrainingConfig:
+        """The optimisation settings of one flow's training with these options."""
+        return TrainingConfig(max_epochs=max_epochs, batch_size=self.batch_size, learning_rate=learning_rate,
+                              weight_decay=self.weight_decay, patience=self.patience,
+                              clip_grad_norm=self.clip_grad_norm, validation_trim=self.validation_trim)

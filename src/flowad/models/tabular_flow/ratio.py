@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
@@ -33,16 +33,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from flowad.core.calibration import Calibration, split_calibration_rows
 from flowad.core.estimator import prefixed, unprefixed
-from flowad.core.model_files import check_module_shapes
 from flowad.core.preprocessing import TabularScaler
 from flowad.core.splits import MIN_VALIDATION, split_validation
 from flowad.core.threads import resolve_threads, torch_threads
-from flowad.core.training import EpochCallback, TrainingConfig, TrainingHistory, resolve_device, seeded_torch
-from flowad.flows import FLOW_KINDS, build_vector_flow
+from flowad.core.training import EpochCallback, TrainingHistory, resolve_device, seeded_torch
+from flowad.flows import build_vector_flow
+from flowad.models.tabular_flow.estimator import FlowDetector
 from flowad.models.tabular_flow.options import FlowOptions
 from flowad.models.tabular_flow.projection import PCAProjection, choose_components
 from flowad.models.tabular_flow.torch_model import FlowRatioScoring, FlowScoring
-from flowad.models.tabular_flow.training import FlowFit, train_flow
+from flowad.models.tabular_flow.training import FlowFit, load_flow, train_flow
 
 __all__ = ["BASES", "FlowRatioClassifier"]
 
@@ -111,21 +111,13 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "flow": [StrOptions(set(FLOW_KINDS))],
-        "transforms": [Interval(Integral, 1, None, closed="left")],
-        "hidden_features": ["array-like"],
+        **{name: FlowDetector._parameter_constraints[name] for name in (
+            "flow", "transforms", "hidden_features", "noise_std", "tail_bound", "max_epochs", "learning_rate",
+            "options", "device", "threads", "random_state")},
         "background_acceptance": [Interval(Real, 0, 0.5, closed="right")],
         "prior": [StrOptions({"train"}), Interval(Real, 0, 1, closed="neither")],
         "base": [StrOptions(set(BASES))],
         "shrinkage": [Interval(Real, 0, None, closed="left")],
-        "noise_std": [Interval(Real, 0, None, closed="left")],
-        "tail_bound": [Interval(Real, 0, None, closed="neither"), None],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "options": [FlowOptions, None],
-        "device": [str, torch.device],
-        "threads": [Interval(Integral, 1, None, closed="left"), None],
-        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -199,10 +191,7 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         projection = PCAProjection.fit(scaler.transform(fitted_background), k) if 0 < k < d else None
         width_of = max(k, 1)
 
-        config = TrainingConfig(max_epochs=self.max_epochs, batch_size=opts.batch_size,
-                                learning_rate=self.learning_rate, weight_decay=opts.weight_decay,
-                                patience=opts.patience, clip_grad_norm=opts.clip_grad_norm,
-                                validation_trim=opts.validation_trim)
+        config = opts.training_config(self.max_epochs, self.learning_rate)
         with torch_threads(self._threads()):
             with seeded_torch(torch_seed):
                 background_flow = self._build_flow(width_of).to(device)
@@ -346,11 +335,8 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         width = self.projection_.n_components if self.projection_ is not None else self.scaler_.n_model_features
         flows = []
         for name in ("signal", "background"):
-            weights = unprefixed(name, arrays)
-            check_module_shapes(lambda: self._build_flow(max(width, 1)), weights, f"{name} flow")
-            flow = self._build_flow(max(width, 1)).double()
-            flow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()})
-            flows.append(flow.to(self.device_).eval())
+            flows.append(load_flow(lambda: self._build_flow(max(width, 1)), unprefixed(name, arrays), self.device_,
+                                   f"{name} flow"))
         self.scoring_ = self._scoring(*flows)
 
     def __sklearn_tags__(self):

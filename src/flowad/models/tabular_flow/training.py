@@ -17,11 +17,12 @@ import torch
 from scipy.stats import chi2
 from torch import nn
 
+from flowad.core.model_files import check_module_shapes
 from flowad.core.training import EpochCallback, TrainingConfig, TrainingHistory, split_validation, train_module
 from flowad.core.two_class import negative_floor, two_class_losses
 from flowad.models.tabular_flow.projection import PCAProjection
 
-__all__ = ["FlowFit", "log_prob_quantile", "stratified_validation", "tail_samples", "train_flow",
+__all__ = ["FlowFit", "load_flow", "log_prob_quantile", "stratified_validation", "tail_samples", "train_flow",
            "train_with_synthetic"]
 
 
@@ -66,6 +67,16 @@ class FlowFit:
             return batch
         mean, components, scale = self._projection_tensors
         return ((batch - mean) @ components) / scale
+
+
+def load_flow(build: Callable[[], nn.Module], weights: dict[str, np.ndarray], device: torch.device,
+              what: str = "flow") -> nn.Module:
+    """A trained flow from its saved ``weights``: shapes checked against ``build()``'s before any
+    weight is copied, float64, on ``device``, in eval mode."""
+    check_module_shapes(build, weights, what)
+    flow = build().double()
+    flow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()})
+    return flow.to(device).eval()
 
 
 def train_flow(fit: FlowFit, train_idx: np.ndarray, val_idx: np.ndarray, callback: EpochCallback | None = None,
