@@ -224,8 +224,14 @@ def _ratio(seed: int, epochs: int | None) -> FlowRatioClassifier:
     return FlowRatioClassifier(random_state=seed, **({} if epochs is None else {"max_epochs": epochs}))
 
 
+#: Protocols this run measures (``--protocols``); the rows of the others are kept from the last run.
+PROTOCOLS = {"unsupervised", "supervised", "oneclass"}
+
+
 def _run(name, protocol, detector, mode, X_train, y_train, X_test, y_test, seed, curves, tag,
-         compress: bool = True) -> dict:
+         compress: bool = True) -> dict | None:
+    if protocol not in PROTOCOLS:
+        return None
     separator = GammaHadronSeparator(detector=detector, mode=mode, compress=compress)
     start = time.perf_counter()
     separator.fit(X_train, y_train)
@@ -290,7 +296,22 @@ def sim_part(seeds: list[int], n_train: int, n_test: int, epochs: int | None, cu
     return rows
 
 
+def _with_earlier_rows(out: Path, rows: list[dict]) -> list[dict]:
+    """``rows`` (this run's) after the rows of the last run's ``separation.json`` for the protocols this
+    run skipped (marked ``"earlier_run": true``)."""
+    rows = [r for r in rows if r is not None]
+    previous = out / "separation.json"
+    if PROTOCOLS == {"unsupervised", "supervised", "oneclass"} or not previous.exists():
+        return rows
+    measured = {(r["data"], r["protocol"]) for r in rows}
+    kept = [{**r, "earlier_run": True} for r in json.loads(previous.read_text())["rows"]
+            if r["protocol"] not in PROTOCOLS and (r["data"], r["protocol"]) not in measured]
+    order = {"unsupervised": 0, "supervised": 1, "oneclass": 2}
+    return sorted(kept + rows, key=lambda r: (r["data"] != "magic", order[r["protocol"]]))
+
+
 def write_separation(out: Path, rows: list[dict], machine: dict, curves: dict, settings: dict) -> None:
+    rows = _with_earlier_rows(out, rows)
     (out / "separation.json").write_text(json.dumps(
         {"machine": machine, "settings": settings,
          "rows": [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
@@ -305,6 +326,10 @@ def write_separation(out: Path, rows: list[dict], machine: dict, curves: dict, s
              ">= 10 hadrons; `cut_*`: efficiencies of each model's own cut, learned on training data to keep 90% of "
              "the training class. Every model sees the same inputs (the separator's features: log1p / asinh of "
              "the heavy-tailed ones), except `flow_raw_features`.\n"]
+    earlier = sorted({r["protocol"] for r in rows if r.get("earlier_run")})
+    if earlier:
+        lines.append(f"Protocols {', '.join(f'`{p}`' for p in earlier)}: rows of the previous run of this script "
+                     f"(same seeds and splits); this run measured {', '.join(f'`{p}`' for p in sorted(PROTOCOLS))}.\n")
     titles = {"magic": "UCI MAGIC gamma telescope (19,020 events, 10 features)",
               "sim": "Toy-simulated MAGIC images: cleaning -> Hillas -> flow"}
     for tag in frame["data"].unique():
@@ -317,9 +342,11 @@ def write_separation(out: Path, rows: list[dict], machine: dict, curves: dict, s
                 table[c] = [f"{m:.3f}" + ("" if not np.isfinite(s) else f" ({s:.3f})") for m, s in
                             zip(mean[c], std[c], strict=True)]
             lines += [f"### Protocol `{protocol}`\n", markdown_table(table.reset_index())]
+            png = out / f"roc_{tag}_{protocol}.png"
             if (tag, protocol) in curves:
-                png = plot_gamma_roc(*_stack(curves[(tag, protocol)]), out / f"roc_{tag}_{protocol}.png",
-                                     title=f"{tag}, {protocol} (seed {settings['seeds'][0]})")
+                plot_gamma_roc(*_stack(curves[(tag, protocol)]), png,
+                               title=f"{tag}, {protocol} (seed {settings['seeds'][0]})")
+            if png.exists():  # a protocol kept from the last run keeps its figure
                 lines.append(f"![ROC {tag} {protocol}]({png.name})\n")
     (out / "separation.md").write_text("\n".join(lines))
 
@@ -342,6 +369,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="cap the flows' epochs (default: FlowDetector's)")
     parser.add_argument("--max-rows", type=int, default=None, help="subsample MAGIC (smoke runs)")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, 5 epochs, seed 0")
+    parser.add_argument("--protocols", default="unsupervised,supervised,oneclass",
+                        help="separation protocols to measure; the others keep the rows of the last run")
     parser.add_argument("--out", default="docs/results/iact")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -349,6 +378,7 @@ def main() -> None:
         args.seeds, args.n_images, args.ctapipe_timed, args.epochs = "0", 300, 100, 5
         args.sim_train, args.sim_test, args.max_rows = 1000, 500, 3000
     torch.set_num_threads(args.threads)
+    PROTOCOLS.intersection_update(args.protocols.split(","))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     machine = machine_info(args.threads)

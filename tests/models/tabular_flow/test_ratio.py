@@ -86,6 +86,21 @@ def test_shrinkage_keeps_few_signal_rows_from_inventing_a_density():
     assert size["shrunk"] < 0.25 * size["unshrunk"] < 0.25 * size["fresh"]  # measured: 1.0, 16, 77 nats
 
 
+def test_novelty_flags_rows_unlike_both_classes_and_keeps_the_known_ranking():
+    from sklearn.metrics import roc_auc_score
+
+    X, y = two_gaussians(3000, 600, seed=1)
+    unlike_both = np.random.default_rng(3).normal(size=(300, 2)) * 0.5 + np.array([-6.0, 6.0])
+    X_test, y_test = two_gaussians(3000, 3000, seed=2)
+    pure = FlowRatioClassifier(random_state=0).fit(X, y)
+    mixed = FlowRatioClassifier(novelty=0.1, random_state=0).fit(X, y)
+    assert (mixed.decision_scores(unlike_both) > mixed.threshold_for(0.05)).mean() > 0.95
+    assert (pure.decision_scores(unlike_both) > pure.threshold_for(0.05)).mean() < 0.05  # measured: 0 of 300
+    known = {name: roc_auc_score(y_test, model.decision_scores(X_test)) for name, model in
+             (("pure", pure), ("mixed", mixed))}
+    assert known["mixed"] > known["pure"] - 0.01
+
+
 def test_dataframes_keep_feature_names(tmp_path):
     X, y = two_gaussians(500, 200, seed=6)
     frame = pd.DataFrame(X, columns=["width", "length"])
@@ -110,13 +125,19 @@ def test_saved_model_scores_the_same_in_a_fresh_process(fitted, tmp_path):
     assert loaded.threshold_ == fitted.threshold_ and list(loaded.classes_) == [0, 1]
 
 
-def test_onnx_export_runs_the_same_graph(fitted, tmp_path):
+@pytest.mark.parametrize("novelty", [0.0, 0.3])
+def test_onnx_export_runs_the_same_graph(fitted, tmp_path, novelty):
     pytest.importorskip("onnxruntime")
     from flowad.deploy.onnx_export import export_onnx, onnx_scores
 
-    X = np.random.default_rng(10).normal(size=(300, 2))
-    path = export_onnx(fitted, tmp_path / "ratio.onnx")
-    expected = fitted.decision_scores(X)
+    model = fitted
+    if novelty:  # the same flows, with a novelty part in the signal density
+        model = io.load(io.save(fitted, tmp_path / "m"))
+        model.set_params(novelty=novelty)
+        model.scoring_ = model._scoring(model.scoring_.signal.flow, model.scoring_.background.flow)
+    X = np.r_[np.random.default_rng(10).normal(size=(300, 2)), [[-8.0, 9.0]]]
+    path = export_onnx(model, tmp_path / "ratio.onnx")
+    expected = model.decision_scores(X)
     assert np.allclose(onnx_scores(path, X), expected, rtol=1e-9, atol=1e-9)
 
 
@@ -137,6 +158,8 @@ def test_bad_parameters_are_refused():
         FlowRatioClassifier(background_acceptance=0.9).fit(X, y)
     with pytest.raises(ValueError, match="base"):
         FlowRatioClassifier(base="signal").fit(X, y)
+    with pytest.raises(ValueError, match="novelty"):
+        FlowRatioClassifier(novelty=1.0).fit(X, y)
     model = FlowRatioClassifier(max_epochs=2, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="background_acceptance"):
         model.threshold_for(1.5)

@@ -71,6 +71,14 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
     the background density into the signal density with one global weight would not do this: it is
     a monotone map of the ratio and leaves every ranking and every Neyman-Pearson cut where it was.
 
+    **What it does not see.** The pure ratio says how much more a row looks like the labelled
+    signal rows than like the background. A row unlike both lies in the tails of both flows, where
+    the ratio depends on how each flow extrapolates: new kinds of anomalies, unlike the labelled
+    ones, can get any score. Where those matter (anomaly detection with a few labelled anomalies),
+    give the signal class a ``novelty`` part, or use
+    :class:`~flowad.models.tabular_flow.two_class.TwoClassFlowDetector` or the one-class
+    :class:`~flowad.FlowDetector`, which flag every row of low background density.
+
     References:
         Neyman & Pearson, "On the Problem of the Most Efficient Tests of Statistical Hypotheses",
         Phil. Trans. R. Soc. A 231 (1933); Bates et al., "Testing for outliers with conformal
@@ -89,6 +97,11 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
             negative log-likelihood plus ``s * ||theta - theta_background||^2 / n_signal`` (a MAP
             estimate; ``s = 1 / (2 sigma^2)`` for a prior spread ``sigma`` per weight). The penalty
             fades as signal rows grow; 0 turns it off.
+        novelty: Weight ``e`` in [0, 1) of signal rows unlike the labelled ones: the signal density
+            becomes ``(1 - e) q_signal + e u`` with ``u`` a wide Gaussian (10 robust spreads of the
+            background rows), so that rows far from both classes score as rows of low background
+            density do (``e -> 1``: the one-class flow's ranking). 0 (the default): the pure ratio,
+            right where every signal row is of a known kind (gammas against hadrons).
         noise_std: As for :class:`~flowad.FlowDetector`.
         tail_bound: As for :class:`~flowad.FlowDetector`.
         max_epochs: Upper bound on epochs of each flow.
@@ -118,6 +131,7 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         "prior": [StrOptions({"train"}), Interval(Real, 0, 1, closed="neither")],
         "base": [StrOptions(set(BASES))],
         "shrinkage": [Interval(Real, 0, None, closed="left")],
+        "novelty": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -130,6 +144,7 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         prior: float | str = "train",
         base: str = "background",
         shrinkage: float = 50.0,
+        novelty: float = 0.0,
         noise_std: float = 0.05,
         tail_bound: float | None = 100.0,
         max_epochs: int = 200,
@@ -146,6 +161,7 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         self.prior = prior
         self.base = base
         self.shrinkage = shrinkage
+        self.novelty = novelty
         self.noise_std = noise_std
         self.tail_bound = tail_bound
         self.max_epochs = max_epochs
@@ -242,7 +258,7 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
 
     def _scoring(self, signal_flow, background_flow) -> FlowRatioScoring:
         graphs = [FlowScoring(self.scaler_, self.projection_, f, "nll") for f in (signal_flow, background_flow)]
-        return FlowRatioScoring(*graphs, self.log_prior_odds_).to(self.device_)
+        return FlowRatioScoring(*graphs, self.log_prior_odds_, float(self.novelty)).to(self.device_)
 
     def _threads(self) -> int | None:
         return resolve_threads(self.threads, max((*tuple(self.hidden_features), 1)))

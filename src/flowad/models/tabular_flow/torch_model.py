@@ -134,24 +134,46 @@ class FlowRatioScoring(nn.Module):
     """Rows ``(N, D)`` float64 -> log posterior odds ``(N,)`` of the signal class: two flows over one
     preprocessing, ``log p_signal(x) - log p_background(x) + log_prior_odds``.
 
-    The preprocessing's log-Jacobian is the same in both terms and cancels; every term is finite
+    With ``novelty = e > 0`` the signal density is the mixture ``(1 - e) q_signal + e u``, where ``u``
+    is a wide Gaussian (standard deviation ``novelty_scale`` in the flows' input units, the robust
+    spreads of the background rows) standing for signal rows unlike the labelled ones: rows far from
+    both classes then score like rows of low background density, as a one-class flow scores them.
+
+    The preprocessing's log-Jacobian is the same in every density and cancels; every term is finite
     (see :func:`finite`).
 
     Args:
         signal: Scoring graph of the signal class's flow.
         background: Scoring graph of the background class's flow (same scaler and PCA step).
         log_prior_odds: ``log(pi_signal / pi_background)``.
+        novelty: The weight ``e`` in [0, 1).
+        novelty_scale: Standard deviation of ``u``.
     """
 
-    def __init__(self, signal: FlowScoring, background: FlowScoring, log_prior_odds: float) -> None:
+    def __init__(self, signal: FlowScoring, background: FlowScoring, log_prior_odds: float, novelty: float = 0.0,
+                 novelty_scale: float = 10.0) -> None:
         super().__init__()
         self.signal = signal
         self.background = background
         self.log_prior_odds = float(log_prior_odds)
+        self.novelty = float(novelty)
+        self.novelty_scale = float(novelty_scale)
+
+    def signal_log_likelihood(self, x: Tensor) -> Tensor:
+        """Log-density ``(N,)`` of the signal class (with its novelty part), in the input's units."""
+        log_q = self.signal.log_likelihood(x)
+        if self.novelty == 0.0:
+            return log_q
+        inputs, extra, _ = self.signal.flow_inputs(x)
+        var = self.novelty_scale**2
+        log_u = -0.5 * (inputs * inputs).sum(1) / var - 0.5 * inputs.shape[1] * math.log(2 * math.pi * var) + extra
+        a, b = log_q + math.log1p(-self.novelty), finite(log_u) + math.log(self.novelty)
+        top = torch.maximum(a, b)
+        return top + ((a - top).exp() + (b - top).exp()).log()
 
     def log_ratio(self, x: Tensor) -> Tensor:
         """``log p_signal(x) - log p_background(x)`` ``(N,)``, no prior."""
-        return finite(self.signal.log_likelihood(x) - self.background.log_likelihood(x))
+        return finite(self.signal_log_likelihood(x) - self.background.log_likelihood(x))
 
     def forward(self, x: Tensor) -> Tensor:
         """Log posterior odds ``(N,)`` of rows ``x`` ``(N, D)`` float64; higher = more signal-like."""
