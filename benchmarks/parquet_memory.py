@@ -3,7 +3,8 @@
 Writes Parquet files of 200k, 2M and 20M rows x 10 columns (row groups of 1M rows), then scores each
 with the default flow in a fresh process and records that process's peak resident memory above
 what it holds once the model is loaded. Memory should stay flat: the engine reads record batches
-of 65,536 rows without pyarrow's pre-buffering and appends each scored batch to the output.
+of 65,536 rows without pyarrow's pre-buffering, through a 1 MiB read buffer, and appends each
+scored batch to the output.
 Writes ``parquet_memory.md`` and ``parquet_memory.json`` under ``--out``.
 
 Usage: python benchmarks/parquet_memory.py [--rows 200000,2000000,20000000] [--out docs/results/scale]

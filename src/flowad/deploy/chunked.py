@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 #: Output file name of partition ``i``; zero-padded, so names sort like partitions.
 PART_NAME = "part.{:05d}.parquet"
+#: Bytes of a column chunk read at a time (pyarrow's buffered stream).
+_READ_BUFFER = 1 << 20
 
 
 def expand_parquet_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -136,7 +138,9 @@ def score_parquet(
     out = prepare_output(output)
     written = []
     for i, path in enumerate(files):
-        source = pq.ParquetFile(path, pre_buffer=False)
+        # no pre-buffering, and column chunks read through a 1 MiB buffer: memory does not grow with
+        # the size of the file's row groups (pyarrow writes 1M-row groups by default)
+        source = pq.ParquetFile(path, pre_buffer=False, buffer_size=_READ_BUFFER)
         names = source.schema_arrow.names
         ids = id_columns_to_read(detector, names, id_columns)
         columns = feature_columns(detector, [n for n in names if n not in ids] if not _named(detector) else names)

@@ -37,6 +37,7 @@ from flowad.core.preprocessing import TabularScaler
 from flowad.core.splits import MIN_VALIDATION, split_validation
 from flowad.core.threads import resolve_threads, torch_threads
 from flowad.core.training import EpochCallback, TrainingHistory, resolve_device, seeded_torch
+from flowad.core.two_class import negative_floor
 from flowad.flows import build_vector_flow
 from flowad.models.tabular_flow.estimator import FlowDetector
 from flowad.models.tabular_flow.options import FlowOptions
@@ -98,10 +99,11 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
             estimate; ``s = 1 / (2 sigma^2)`` for a prior spread ``sigma`` per weight). The penalty
             fades as signal rows grow; 0 turns it off.
         novelty: Weight ``e`` in [0, 1) of signal rows unlike the labelled ones: the signal density
-            becomes ``(1 - e) q_signal + e u`` with ``u`` a wide Gaussian (10 robust spreads of the
-            background rows), so that rows far from both classes score as rows of low background
-            density do (``e -> 1``: the one-class flow's ranking). 0 (the default): the pure ratio,
-            right where every signal row is of a known kind (gammas against hadrons).
+            becomes ``(1 - e) q_signal(x) + e exp(c)``, a share ``e`` spread evenly at the density
+            ``c`` of the background's 1% least likely training rows (``novelty_level_``, the floor
+            rule of :mod:`flowad.core.two_class`), so that rows far from both classes score as rows of
+            low background density do. 0 (the default): the pure ratio, right where every signal row
+            is of a known kind (gammas against hadrons).
         noise_std: As for :class:`~flowad.FlowDetector`.
         tail_bound: As for :class:`~flowad.FlowDetector`.
         max_epochs: Upper bound on epochs of each flow.
@@ -119,6 +121,7 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         scoring_: The scoring graph (:class:`~flowad.models.tabular_flow.torch_model.FlowRatioScoring`);
             every score and the ONNX export run it.
         log_prior_odds_: ``log(prior / (1 - prior))``.
+        novelty_level_: The density level ``c`` of the novelty part (log-density, input units).
         histories_: Training curves of the background and the signal flow.
         n_features_in_: Number of input columns.
     """
@@ -226,9 +229,13 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         share = len(signal) / len(X) if self.prior == "train" else float(self.prior)
         self.log_prior_odds_ = math.log(share / (1.0 - share))
         self.scaler_, self.projection_, self.device_ = scaler, projection, device
+        self.novelty_level_ = 0.0
         self.scoring_ = self._scoring(signal_flow.double().eval(), background_flow.double().eval())
+        background_log_likelihood = self._run_graph(fitted_background, self.scoring_.background.log_likelihood)
+        self.novelty_level_ = negative_floor(background_log_likelihood)
+        self.scoring_.novelty_level = self.novelty_level_
         self.histories_ = {"background": background_history, "signal": signal_history}
-        held_out = self._run_graph(background[calibration_rows], "forward")
+        held_out = self._run_graph(background[calibration_rows], self.scoring_)
         self.calibration_ = Calibration.from_scores(-held_out, "split")
         self.threshold_ = self.threshold_for(self.background_acceptance)
         return self
@@ -258,14 +265,15 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
 
     def _scoring(self, signal_flow, background_flow) -> FlowRatioScoring:
         graphs = [FlowScoring(self.scaler_, self.projection_, f, "nll") for f in (signal_flow, background_flow)]
-        return FlowRatioScoring(*graphs, self.log_prior_odds_, float(self.novelty)).to(self.device_)
+        graph = FlowRatioScoring(*graphs, self.log_prior_odds_, float(self.novelty), self.novelty_level_)
+        return graph.to(self.device_)
 
     def _threads(self) -> int | None:
         return resolve_threads(self.threads, max((*tuple(self.hidden_features), 1)))
 
     # --------------------------------------------------------------- scores
-    def _run_graph(self, X: np.ndarray, method: str) -> np.ndarray:
-        function = self.scoring_ if method == "forward" else getattr(self.scoring_, method)
+    def _run_graph(self, X: np.ndarray, function) -> np.ndarray:
+        """``function`` (the scoring graph or one of its methods) over rows ``X`` ``(N, D)``, in chunks."""
         parts = []
         with torch.no_grad(), torch_threads(self._threads()):
             for start in range(0, max(len(X), 1), 65_536):
@@ -283,11 +291,11 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         Args:
             X: Shape ``(N, D)``.
         """
-        return self._run_graph(self._input(X), "log_ratio")
+        return self._run_graph(self._input(X), self.scoring_.log_ratio)
 
     def decision_scores(self, X) -> np.ndarray:
         """Log posterior odds of the signal class, ``log_density_ratio(X) + log_prior_odds_``, ``(N,)``."""
-        return self._run_graph(self._input(X), "forward")
+        return self._run_graph(self._input(X), self.scoring_)
 
     def decision_function(self, X) -> np.ndarray:
         """``decision_scores(X) - threshold_``, shape ``(N,)``: positive where ``predict`` says signal."""
@@ -322,7 +330,8 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
     # ---------------------------------------------------------- model files
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         state = {"classes_": self.classes_.tolist(), "threshold_": self.threshold_,
-                 "log_prior_odds_": self.log_prior_odds_, "n_features_in_": self.n_features_in_,
+                 "log_prior_odds_": self.log_prior_odds_, "novelty_level_": self.novelty_level_,
+                 "n_features_in_": self.n_features_in_,
                  "histories_": {k: asdict(v) for k, v in self.histories_.items()}}
         if hasattr(self, "feature_names_in_"):
             state["feature_names_in_"] = list(self.feature_names_in_)
@@ -339,6 +348,7 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.asarray(state["classes_"])
         self.threshold_ = float(state["threshold_"])
         self.log_prior_odds_ = float(state["log_prior_odds_"])
+        self.novelty_level_ = float(state["novelty_level_"])
         self.n_features_in_ = int(state["n_features_in_"])
         if "feature_names_in_" in state:
             self.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)

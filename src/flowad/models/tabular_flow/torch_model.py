@@ -134,12 +134,12 @@ class FlowRatioScoring(nn.Module):
     """Rows ``(N, D)`` float64 -> log posterior odds ``(N,)`` of the signal class: two flows over one
     preprocessing, ``log p_signal(x) - log p_background(x) + log_prior_odds``.
 
-    With ``novelty = e > 0`` the signal density is the mixture ``(1 - e) q_signal + e u``, where ``u``
-    is a wide Gaussian (standard deviation ``novelty_scale`` in the flows' input units, the robust
-    spreads of the background rows) standing for signal rows unlike the labelled ones: rows far from
-    both classes then score like rows of low background density, as a one-class flow scores them.
+    With ``novelty = e > 0`` the signal density is the mixture ``(1 - e) q_signal(x) + e exp(c)``: a
+    share ``e`` of signal rows spread evenly at the density level ``c`` (``novelty_level``), standing
+    for signal rows unlike the labelled ones. Rows far from both classes then score as rows of low
+    background density do, ``log(e) + c - log p_background(x)``: the one-class ranking.
 
-    The preprocessing's log-Jacobian is the same in every density and cancels; every term is finite
+    The preprocessing's log-Jacobian is the same in both flows and cancels; every term is finite
     (see :func:`finite`).
 
     Args:
@@ -147,28 +147,26 @@ class FlowRatioScoring(nn.Module):
         background: Scoring graph of the background class's flow (same scaler and PCA step).
         log_prior_odds: ``log(pi_signal / pi_background)``.
         novelty: The weight ``e`` in [0, 1).
-        novelty_scale: Standard deviation of ``u``.
+        novelty_level: ``c``, a log-density in the input's units.
     """
 
     def __init__(self, signal: FlowScoring, background: FlowScoring, log_prior_odds: float, novelty: float = 0.0,
-                 novelty_scale: float = 10.0) -> None:
+                 novelty_level: float = 0.0) -> None:
         super().__init__()
         self.signal = signal
         self.background = background
         self.log_prior_odds = float(log_prior_odds)
         self.novelty = float(novelty)
-        self.novelty_scale = float(novelty_scale)
+        self.novelty_level = float(novelty_level)
 
     def signal_log_likelihood(self, x: Tensor) -> Tensor:
         """Log-density ``(N,)`` of the signal class (with its novelty part), in the input's units."""
         log_q = self.signal.log_likelihood(x)
         if self.novelty == 0.0:
             return log_q
-        inputs, extra, _ = self.signal.flow_inputs(x)
-        var = self.novelty_scale**2
-        log_u = -0.5 * (inputs * inputs).sum(1) / var - 0.5 * inputs.shape[1] * math.log(2 * math.pi * var) + extra
-        a, b = log_q + math.log1p(-self.novelty), finite(log_u) + math.log(self.novelty)
-        top = torch.maximum(a, b)
+        a = log_q + math.log1p(-self.novelty)
+        b = math.log(self.novelty) + self.novelty_level
+        top = torch.clamp(a, min=b)
         return top + ((a - top).exp() + (b - top).exp()).log()
 
     def log_ratio(self, x: Tensor) -> Tensor:
