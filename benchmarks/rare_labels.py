@@ -31,7 +31,7 @@ DATASETS = "thyroid,cardio,satellite,shuttle,mammography,pendigits,magic.gamma,a
 #: (labelled share, model): the unlabelled one-class flow, then both label-using models per share.
 JOBS = ((0.0, "one_class"), (0.01, "two_class"), (0.01, "ratio"), (0.01, "ratio_novelty"), (0.05, "two_class"),
         (0.05, "ratio"), (0.05, "ratio_novelty"))
-#: The novelty weight of ``ratio_novelty``: half of the anomalies unlike the labelled ones.
+#: The novelty weight of ``ratio_novelty``: half of the anomalies taken to be unlike the labelled ones.
 NOVELTY = 0.5
 
 
@@ -94,8 +94,8 @@ def main() -> None:
             "(at least one) labelled, the same rows for both models: `TwoClassFlowDetector(negatives=\"labels\")` "
             "lowers their likelihood; `FlowRatioClassifier()` fits a flow to them (started from, and shrunk "
             "toward, the flow of the other rows) and scores the log density ratio; `ratio-novelty`: the same with "
-            f"`novelty={NOVELTY}` (half of the anomaly density a wide Gaussian, for anomalies unlike the labelled "
-            "ones). Produced by "
+            f"`novelty={NOVELTY}` (half of the anomaly density spread evenly at the level of the other rows' 1% least "
+            "likely, for anomalies unlike the labelled ones). Produced by "
             "`benchmarks/rare_labels.py`.", ""]
     for metric in ("roc_auc", "pr_auc"):
         table = rows.pivot_table(index="dataset", columns="column", values=metric)
