@@ -324,12 +324,13 @@ def write_separation(out: Path, rows: list[dict], machine: dict, curves: dict, s
              f"{machine['torch_threads']} torch thread(s), {machine['platform']}. Gammas are the normal class; "
              "gamma efficiency at 1/2/5/10/20% hadron acceptance; Q_max = max eps_g / sqrt(eps_h) over cuts keeping "
              ">= 10 hadrons; `cut_*`: efficiencies of each model's own cut, learned on training data to keep 90% of "
-             "the training class. Every model sees the same inputs (the separator's features: log1p / asinh of "
+             "the training class (`flow_ratio`: to accept 10% of held-out training hadrons). Every model sees the "
+             "same inputs (the separator's features: log1p / asinh of "
              "the heavy-tailed ones), except `flow_raw_features`.\n"]
     earlier = sorted({r["protocol"] for r in rows if r.get("earlier_run")})
     if earlier:
         lines.append(f"Protocols {', '.join(f'`{p}`' for p in earlier)}: rows of the previous run of this script "
-                     f"(same seeds and splits); this run measured {', '.join(f'`{p}`' for p in sorted(PROTOCOLS))}.\n")
+                     f"(same seeds and splits); this run measured the others.\n")
     titles = {"magic": "UCI MAGIC gamma telescope (19,020 events, 10 features)",
               "sim": "Toy-simulated MAGIC images: cleaning -> Hillas -> flow"}
     for tag in frame["data"].unique():
