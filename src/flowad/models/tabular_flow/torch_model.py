@@ -12,7 +12,7 @@ Example:
     >>> X = np.random.default_rng(0).normal(size=(200, 3))
     >>> detector = FlowDetector(max_epochs=3, random_state=0).fit(X)
     >>> graph = detector.scoring_
-    >>> scores = graph(torch.as_tensor(X[:4], dtype=torch.float64)).numpy()
+    >>> scores = graph(torch.as_tensor(X[:4], dtype=torch.float64)).detach().numpy()
     >>> bool(np.allclose(scores, detector.score_samples(X[:4]), rtol=0, atol=0))
     True
 """
