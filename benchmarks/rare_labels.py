@@ -60,6 +60,15 @@ def run(name: str, seed: int, share: float, model: str, max_rows: int) -> dict:
     return row
 
 
+def _seeds_text(rows: pd.DataFrame) -> str:
+    """``seeds [0, 1, 2]``, or which sets have which seeds when they differ."""
+    per_set = rows.groupby("dataset")["seed"].apply(lambda s: tuple(sorted(set(s))))
+    if per_set.nunique() == 1:
+        return f"seeds {list(per_set.iloc[0])}"
+    groups = per_set.groupby(per_set).groups
+    return "seeds " + "; ".join(f"{list(seeds)} on {', '.join(sorted(names))}" for seeds, names in groups.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", default=DATASETS)
@@ -89,7 +98,7 @@ def main() -> None:
              "ratio, 5%", "ratio-novelty, 5%"]
     text = ["# Rare-event setting: a few anomalies labelled in training", "",
             "ADBench unsupervised split (70/30, stratified, training part keeps its anomalies), sets capped at "
-            f"10,000 rows, seeds {sorted(rows.seed.unique().tolist())} (mean over seeds). One-class: "
+            f"10,000 rows, {_seeds_text(rows)} (mean over seeds). One-class: "
             "`FlowDetector()` on the whole training part, unlabelled. 1% / 5%: that share of the training anomalies "
             "(at least one) labelled, the same rows for both models: `TwoClassFlowDetector(negatives=\"labels\")` "
             "lowers their likelihood; `FlowRatioClassifier()` fits a flow to them (started from, and shrunk "
