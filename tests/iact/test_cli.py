@@ -34,6 +34,18 @@ def test_simulate_hillas_fit_evaluate(tmp_path):
         assert (report / name).is_file()
 
 
+def test_fit_in_ratio_mode_and_its_refusal_without_labels(tmp_path):
+    events, model = tmp_path / "events.npz", tmp_path / "ratio"
+    assert flowad("iact", "simulate", "--camera", "magic", "--n", 600, "-o", events, "--seed", 3, "-q").returncode == 0
+    result = flowad("iact", "fit", events, "-o", model, "--mode", "ratio", "--train-efficiency", 0.95, "--epochs", 5)
+    assert result.returncode == 0, result.stderr
+    assert "saved ratio separator (flows of gammas and hadrons" in " ".join(result.stdout.split())
+    config = json.loads((model / "config.json").read_text())
+    assert config["params"]["mode"] == "ratio"
+    result = flowad("iact", "fit", events, "-o", tmp_path / "other", "--mode", "ratio", "--unlabelled", "-q")
+    assert result.returncode == 1 and "--mode ratio needs labels" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -93,6 +93,41 @@ def test_ratio_mode_fits_a_flow_per_class_and_cuts_on_held_out_hadrons(camera, e
         GammaHadronSeparator(camera, detector=tiny_flow(), mode="ratio").fit(images, labels)
 
 
+class NearestMean:
+    """A supervised peer: score = distance to the hadron mean minus distance to the gamma mean."""
+
+    def __init__(self, contamination=0.1):
+        self.contamination = contamination
+
+    def get_params(self, deep=True):
+        return {"contamination": self.contamination}
+
+    def set_params(self, **params):
+        self.__dict__.update(params)
+        return self
+
+    def fit(self, X, y):
+        self.means_ = X[y == 0].mean(axis=0), X[y == 1].mean(axis=0)
+        self.offset_ = float(np.quantile(self.score_samples(X[y == 0]), self.contamination))
+        return self
+
+    def score_samples(self, X):
+        gamma, hadron = self.means_
+        return np.linalg.norm(X - hadron, axis=1) - np.linalg.norm(X - gamma, axis=1)
+
+
+def test_twoclass_mode_uses_a_supervised_peer_as_it_is_and_refuses_one_class_detectors(camera, events):
+    from flowad.models import IsolationForestDetector
+
+    (images, labels), (test, y_test) = events
+    separator = GammaHadronSeparator(camera, detector=NearestMean(), mode="twoclass").fit(images, labels)
+    assert isinstance(separator.detector_, NearestMean) and separator.cut_ == separator.detector_.offset_
+    gammaness, valid = separator.gammaness(test, return_valid=True)
+    assert evaluate_separation(y_test, gammaness, valid=valid).roc_auc > 0.8
+    with pytest.raises(ValueError, match="one-class IsolationForestDetector"):
+        GammaHadronSeparator(camera, detector=IsolationForestDetector(), mode="twoclass").fit(images, labels)
+
+
 def test_train_on_hadron_gammaness_is_minus_hadron_likelihood(camera, events):
     (images, labels), (test, _) = events
     separator = GammaHadronSeparator(camera, detector=tiny_flow(), train_on="hadron").fit(images, labels)

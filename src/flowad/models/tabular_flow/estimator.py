@@ -28,7 +28,7 @@ from flowad.core.training import (
 from flowad.core.two_class import check_negative_labels
 from flowad.flows import FLOW_KINDS, FlowMixture, build_vector_flow
 from flowad.models.tabular_flow.options import FlowOptions
-from flowad.models.tabular_flow.projection import PCAProjection, choose_components
+from flowad.models.tabular_flow.projection import PCAProjection, resolve_components
 from flowad.models.tabular_flow.torch_model import FlowScoring
 from flowad.models.tabular_flow.training import (
     FlowFit,
@@ -296,12 +296,7 @@ class FlowDetector(BaseDetector):
                              f"{fitted!r} scores; set score_type back to {fitted!r} or refit")
 
     def _n_components(self, n_rows: int, d: int) -> int:
-        pca_components = self._opts.pca_components
-        if d == 0 or pca_components is None:
-            return d
-        if pca_components == "auto":
-            return choose_components(n_rows, d)
-        return min(int(pca_components), d)
+        return resolve_components(self._opts.pca_components, n_rows, d)
 
     def _build_flow(self, features: int) -> torch.nn.Module:
         return build_vector_flow(self.flow, features, self.transforms, tuple(self.hidden_features))

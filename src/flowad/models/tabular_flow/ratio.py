@@ -41,7 +41,7 @@ from flowad.core.two_class import negative_floor
 from flowad.flows import build_vector_flow
 from flowad.models.tabular_flow.estimator import FlowDetector
 from flowad.models.tabular_flow.options import FlowOptions
-from flowad.models.tabular_flow.projection import PCAProjection, choose_components
+from flowad.models.tabular_flow.projection import PCAProjection, resolve_components
 from flowad.models.tabular_flow.torch_model import FlowRatioScoring, FlowScoring
 from flowad.models.tabular_flow.training import FlowFit, load_flow, train_flow
 
@@ -205,8 +205,7 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         fitted_background = background[fit_rows]
         scaler = TabularScaler.fit(fitted_background, dequantize=opts.dequantize, tail_bound=self.tail_bound)
         d = scaler.n_model_features
-        k = d if opts.pca_components is None else (
-            choose_components(len(fit_rows), d) if opts.pca_components == "auto" else min(int(opts.pca_components), d))
+        k = resolve_components(opts.pca_components, len(fit_rows), d)
         projection = PCAProjection.fit(scaler.transform(fitted_background), k) if 0 < k < d else None
         width_of = max(k, 1)
 
