@@ -87,7 +87,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "flowad-model"
 #: Version of the file layout; :data:`MIGRATIONS` brings older files up to it.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -520,5 +520,23 @@ def _v1_to_v2(config: dict) -> dict:
     return config
 
 
+#: Classes whose ``options`` is a ``FlowOptions`` (a float64 flow network when scoring, before format 3).
+_FLOW_CLASSES = ("FlowDetector", "FlowEnsembleDetector", "TwoClassFlowDetector", "FlowRatioClassifier")
+
+
+def _v2_to_v3(config: dict) -> dict:
+    """Format 2 -> 3: tabular flows written before float32 scoring keep scoring in float64, so
+    that a file's scores do not move."""
+    config = dict(config, params=dict(config["params"]), format_version=3)
+    if config.get("class") in _FLOW_CLASSES:
+        options = config["params"].get("options") or {_OPTIONS: "FlowOptions", "fields": {}}
+        config["params"]["options"] = dict(options, fields={**options.get("fields", {}), "scoring_dtype": "float64"})
+    detector = config["params"].get("detector")
+    if isinstance(detector, dict) and _NESTED in detector:  # a window detector's inner model
+        inner = _v2_to_v3({"class": detector[_NESTED], "params": dict(detector.get("params", {}))})
+        config["params"]["detector"] = {_NESTED: inner["class"], "params": inner["params"]}
+    return config
+
+
 #: ``MIGRATIONS[v]`` turns a format-``v`` configuration into format ``v + 1``.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}

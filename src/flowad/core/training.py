@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import logging
 import math
 import warnings
@@ -64,6 +65,13 @@ class TrainingConfig:
     #: (a trimmed mean; one-class losses only). One held-out row far outside the training rows can
     #: otherwise dominate the mean and stop training after a few epochs.
     validation_trim: float = 0.0
+    #: Most optimizer steps in all; ``None``: no budget beyond ``max_epochs``.
+    max_steps: int | None = None
+    #: Rows per epoch at most: on larger tables an "epoch" (one validation, one early-stopping
+    #: check, one callback) is this many rows of a continuing pass. ``None``: whole passes.
+    epoch_rows: int | None = None
+    #: Validation rows scored for early stopping at most (a fixed random subset of larger sets).
+    max_validation_rows: int | None = None
 
 
 @dataclass
@@ -76,6 +84,11 @@ class TrainingHistory:
     best_validation_loss: float = math.inf
     restarts: int = 0
     stopped_early: bool = False
+    #: Optimizer steps taken, their batch size, and whether training ended because the step budget
+    #: was spent.
+    steps: int = 0
+    batch_size: int = 0
+    hit_step_budget: bool = False
 
     @classmethod
     def from_state(cls, state: dict) -> TrainingHistory:
@@ -188,7 +201,27 @@ def train_module(
     best_state = copy.deepcopy(module.state_dict())
     stale = 0
     n = len(train)
-    batch_size = max(1, min(config.batch_size, n))
+    batch_size = history.batch_size = max(1, min(config.batch_size, n))
+    smallest = 2 if sync is None else max(2, sync.world_size)  # fewer rows than this: the batch is skipped
+    if config.max_validation_rows is not None and len(validation) > config.max_validation_rows:
+        keep = torch.randperm(len(validation), generator=generator, device=generator.device)
+        keep = keep[: config.max_validation_rows].sort().values.to(validation.device)
+        validation = validation[keep]
+        validation_labels = None if validation_labels is None else validation_labels[keep]
+
+    def index_batches() -> Iterator[Tensor]:
+        """Row indices of the training batches, pass after pass, a fresh permutation per pass."""
+        while True:
+            perm = torch.randperm(n, generator=generator, device=generator.device).to(train.device)
+            for start in range(0, n, batch_size):
+                idx = perm[start : start + batch_size]
+                if len(idx) >= smallest or n <= 1:
+                    yield idx
+
+    per_pass = sum(1 for start in range(0, n, batch_size) if min(batch_size, n - start) >= smallest or n <= 1)
+    steps_per_epoch = per_pass
+    if config.epoch_rows is not None and n > config.epoch_rows and per_pass:
+        steps_per_epoch = min(per_pass, max(1, math.ceil(config.epoch_rows / batch_size)))
 
     def validation_loss() -> float:
         module.eval()
@@ -220,13 +253,16 @@ def train_module(
         return True
 
     module.train()
+    batches = index_batches()
     for epoch in range(config.max_epochs):
-        perm = torch.randperm(n, generator=generator, device=generator.device).to(train.device)
+        steps = steps_per_epoch
+        if config.max_steps is not None:
+            if history.steps >= config.max_steps:
+                history.hit_step_budget = True
+                break
+            steps = min(steps, config.max_steps - history.steps)
         total, count, diverged = 0.0, 0, False
-        for start in range(0, n, batch_size):
-            idx = perm[start : start + batch_size]
-            if len(idx) < (2 if sync is None else max(2, sync.world_size)) and n > 1:
-                continue
+        for idx in itertools.islice(batches, steps):
             batch = train[idx]
             if augment is not None:  # the whole batch on every rank: the same noise as in one process
                 batch = augment(batch, None if train_extra is None else train_extra[idx], generator)
@@ -250,8 +286,11 @@ def train_module(
                 diverged = True
                 break
             optimizer.step()
+            history.steps += 1
             total += loss.item() * len(idx) if sync is None else batch_sum
             count += len(idx)
+        if diverged:  # after the recovery, training resumes on a fresh pass
+            batches = index_batches()
         val = validation_loss() if not diverged else math.nan
         train_loss = total / max(count, 1) if not diverged else math.nan
         history.train_loss.append(train_loss)
@@ -279,6 +318,8 @@ def train_module(
                 history.stopped_early = True
                 break
 
+    if config.max_steps is not None and history.steps >= config.max_steps and not history.stopped_early:
+        history.hit_step_budget = True
     module.load_state_dict(best_state)
     module.eval()
     return history

@@ -2,10 +2,11 @@
 
 - :class:`~flowad.models.FlowDetector` (MAF, RealNVP, NSF): input rows ``x`` ``(N, D)`` ->
   ``score`` ``(N,)``, exactly ``score_samples`` (for ``score_type="nll"`` the log-likelihood in
-  nats, preprocessing with its tail map, PCA step and constant columns included), in float64 like
-  the detector.
+  nats, preprocessing with its tail map, PCA step and constant columns included). Rows and scores
+  are float64; the flow's network runs in the detector's ``options.scoring_dtype`` (float32 by
+  default), as in the detector.
 - :class:`~flowad.models.FlowRatioClassifier`: rows ``x`` ``(N, D)`` -> ``score`` ``(N,)``, exactly
-  ``decision_scores`` (the log posterior odds of the signal class), float64.
+  ``decision_scores`` (the log posterior odds of the signal class), float64 in and out.
 - :class:`~flowad.models.FastFlowDetector`: images ``(N, C, H, W)`` float32 in [0, 1] -> ``score``
   ``(N,)`` and ``anomaly_map`` ``(N, H, W)`` (resize, mirrored margin, backbone, per-image
   LayerNorm, 2D flows, margin cut, bilinear upsampling, optional Gaussian blur), in float32 like
@@ -13,8 +14,10 @@
   dynamic.
 
 The graphs are the models' own scoring graphs (``scoring_`` of the flow detectors, the FastFlow
-graph), so the export scores exactly as ``score_samples`` does: float64 tabular graphs are traced
-(which keeps every float64 constant), image graphs go through the dynamo exporter. Nothing in them
+graph), so the export scores as ``score_samples`` does: to rounding where the network is float64,
+to float32 precision (about 1e-6 relative; ONNX Runtime sums matrix products in another order)
+where it is float32. Tabular graphs are traced (which keeps every float64 constant), image graphs
+go through the dynamo exporter. Nothing in them
 is sequential (a MAF's *inverse* is, but scoring only needs the forward direction, one pass).
 """
 

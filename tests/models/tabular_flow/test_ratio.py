@@ -138,7 +138,7 @@ def test_onnx_export_runs_the_same_graph(fitted, tmp_path, novelty):
     X = np.r_[np.random.default_rng(10).normal(size=(300, 2)), [[-8.0, 9.0]]]
     path = export_onnx(model, tmp_path / "ratio.onnx")
     expected = model.decision_scores(X)
-    assert np.allclose(onnx_scores(path, X), expected, rtol=1e-9, atol=1e-9)
+    assert np.allclose(onnx_scores(path, X), expected, rtol=1e-5, atol=1e-5)  # float32 networks
 
 
 @pytest.mark.parametrize(("X", "y", "message"), [

@@ -27,9 +27,9 @@ from flowad.core.training import (
 )
 from flowad.core.two_class import check_negative_labels
 from flowad.flows import FLOW_KINDS, FlowMixture, build_vector_flow
-from flowad.models.tabular_flow.options import FlowOptions
+from flowad.models.tabular_flow.options import FlowOptions, network_dtype
 from flowad.models.tabular_flow.projection import PCAProjection, resolve_components
-from flowad.models.tabular_flow.torch_model import FlowScoring
+from flowad.models.tabular_flow.torch_model import FlowScoring, score_in_chunks
 from flowad.models.tabular_flow.training import (
     FlowFit,
     load_flow,
@@ -254,7 +254,7 @@ class FlowDetector(BaseDetector):
         for seed, fit_idx, stop_idx in members:
             with seeded_torch(seed):
                 flow = self._build_flow(max(k, 1)).to(device)
-                fit = FlowFit(flow, projection, low, width, device, seed, self._training_config(),
+                fit = FlowFit(flow, projection, low, width, device, seed, self._training_config(len(fit_idx)),
                               self.noise_std, opts.trim_fraction, negative_weight)
                 history = TrainingHistory()
                 if d > 0 and labels.any() and negative_floor == "auto":
@@ -277,13 +277,17 @@ class FlowDetector(BaseDetector):
         self.projection_ = projection
         self.flow_ = flows[0] if n_flows == 1 else FlowMixture(flows, combine).eval()
         self.device_ = device
-        self.scoring_ = FlowScoring(scaler, projection, self.flow_, self.score_type).to(device)
+        self.scoring_ = FlowScoring(scaler, projection, self.flow_, self.score_type,
+                                    network_dtype=network_dtype(opts)).to(device)
         self.history_ = histories[0]
         self.n_epochs_ = len(self.history_.train_loss)
         self.member_epochs_ = [len(h.train_loss) for h in histories]
 
         if n_flows == 1:
-            self.latent_mean_, self.latent_precision_ = _latent_moments(self._latent(X[labels == 0]))
+            normal = np.flatnonzero(labels == 0)
+            if len(normal) > MOMENT_ROWS:  # a random subset estimates d-dimensional moments as well
+                normal = np.sort(rng.choice(normal, MOMENT_ROWS, replace=False))
+            self.latent_mean_, self.latent_precision_ = _latent_moments(self._latent(X[normal]))
         else:  # unused: a mixture has no latent code (fit rejects latent scores)
             self.latent_mean_, self.latent_precision_ = np.zeros(max(k, 1)), np.eye(max(k, 1))
         self.scoring_.set_latent_moments(self.latent_mean_, self.latent_precision_)
@@ -308,8 +312,8 @@ class FlowDetector(BaseDetector):
             return self._build_flow(features)
         return FlowMixture([self._build_flow(features) for _ in range(n_flows)], combine)
 
-    def _training_config(self) -> TrainingConfig:
-        return self._opts.training_config(self.max_epochs, self.learning_rate)
+    def _training_config(self, n_rows: int) -> TrainingConfig:
+        return self._opts.training_config(self.max_epochs, self.learning_rate, n_rows)
 
     # --------------------------------------------------------------- scores
     def _graph(self) -> FlowScoring:
@@ -321,17 +325,17 @@ class FlowDetector(BaseDetector):
                 raise ValueError(f"score_type={self.score_type!r} needs a single flow (a mixture of flows "
                                  f"has no latent code); use 'nll'")
             graph.score_type = self.score_type
+        if graph.network_dtype != network_dtype(self._opts):  # options replaced after fit
+            graph = self.scoring_ = FlowScoring(self.scaler_, self.projection_, self.flow_, self.score_type,
+                                                self.latent_mean_, self.latent_precision_,
+                                                network_dtype(self._opts)).to(self.device_)
         return graph
 
     def _run_graph(self, X: np.ndarray, method: str) -> np.ndarray:
         """One of the scoring graph's methods over rows ``X`` ``(N, D)``, in chunks (flat memory)."""
         graph = self._graph()
         function = graph if method == "forward" else getattr(graph, method)
-        parts = []
-        with torch.no_grad():
-            for chunk in _chunks(X):
-                parts.append(function(torch.as_tensor(chunk, dtype=torch.float64, device=self.device_)).cpu().numpy())
-        return np.concatenate(parts)
+        return score_in_chunks(function, X, self.device_)
 
     def _latent(self, X: np.ndarray) -> np.ndarray:
         return finite_scores(self._run_graph(X, "latent"))
@@ -408,12 +412,16 @@ class FlowDetector(BaseDetector):
         self.latent_mean_ = arrays["latent_mean"]
         self.latent_precision_ = arrays["latent_precision"]
         self.scoring_ = FlowScoring(self.scaler_, self.projection_, self.flow_, self.score_type, self.latent_mean_,
-                                    self.latent_precision_).to(self.device_)
+                                    self.latent_precision_, network_dtype(self._opts)).to(self.device_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+#: Training rows the latent moments (``score_type="mahalanobis"``) are estimated from at most.
+MOMENT_ROWS = 100_000
 
 
 def _member_seeds(first: int, n: int) -> list[int]:
@@ -460,11 +468,3 @@ def _latent_moments(codes: np.ndarray, bound: float = 1e6) -> tuple[np.ndarray, 
         return np.zeros(k), np.eye(k)
     cov = np.atleast_2d(np.cov(usable, rowvar=False))
     return usable.mean(axis=0), np.linalg.pinv(cov + 1e-9 * np.eye(k), hermitian=True)
-
-
-def _chunks(X: np.ndarray, size: int = 65_536):
-    """Consecutive row blocks of ``X`` (views, no copies); one empty block for empty ``X``."""
-    if len(X) == 0:
-        yield X
-    for start in range(0, len(X), size):
-        yield X[start : start + size]

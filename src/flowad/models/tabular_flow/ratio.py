@@ -40,9 +40,9 @@ from flowad.core.training import EpochCallback, TrainingHistory, resolve_device,
 from flowad.core.two_class import negative_floor
 from flowad.flows import build_vector_flow
 from flowad.models.tabular_flow.estimator import FlowDetector
-from flowad.models.tabular_flow.options import FlowOptions
+from flowad.models.tabular_flow.options import FlowOptions, network_dtype
 from flowad.models.tabular_flow.projection import PCAProjection, resolve_components
-from flowad.models.tabular_flow.torch_model import FlowRatioScoring, FlowScoring
+from flowad.models.tabular_flow.torch_model import FlowRatioScoring, FlowScoring, score_in_chunks
 from flowad.models.tabular_flow.training import FlowFit, load_flow, train_flow
 
 __all__ = ["BASES", "FlowRatioClassifier"]
@@ -209,11 +209,10 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         projection = PCAProjection.fit(scaler.transform(fitted_background), k) if 0 < k < d else None
         width_of = max(k, 1)
 
-        config = opts.training_config(self.max_epochs, self.learning_rate)
         with torch_threads(self._threads()):
             with seeded_torch(torch_seed):
                 background_flow = self._build_flow(width_of).to(device)
-            background_history = self._train(background_flow, scaler, projection, fitted_background, config, device,
+            background_history = self._train(background_flow, scaler, projection, fitted_background, device,
                                               torch_seed, rng, MIN_VALIDATION, callback=callback)
             anchor = None
             if self.base == "background":
@@ -222,7 +221,7 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
             else:
                 with seeded_torch(torch_seed + 1):
                     signal_flow = self._build_flow(width_of).to(device)
-            signal_history = self._train(signal_flow, scaler, projection, signal, config, device, torch_seed + 1,
+            signal_history = self._train(signal_flow, scaler, projection, signal, device, torch_seed + 1,
                                          rng, 1, anchor, callback)
 
         share = len(signal) / len(X) if self.prior == "train" else float(self.prior)
@@ -239,7 +238,7 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         self.threshold_ = self.threshold_for(self.background_acceptance)
         return self
 
-    def _train(self, flow, scaler, projection, rows, config, device, seed, rng, min_validation,
+    def _train(self, flow, scaler, projection, rows, device, seed, rng, min_validation,
                anchor: list[torch.Tensor] | None = None, callback: EpochCallback | None = None) -> TrainingHistory:
         """Train ``flow`` on ``rows`` (early-stopping on a share of them); with ``anchor`` (weights
         like ``flow``'s) under the ``shrinkage`` prior centred there."""
@@ -248,6 +247,7 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         train_idx, val_idx = split_validation(len(rows), opts.validation_fraction, rng, min_validation)
         if scaler.n_model_features == 0:
             return TrainingHistory()
+        config = opts.training_config(self.max_epochs, self.learning_rate, len(train_idx))
         fit = FlowFit(flow, projection, low, width, device, seed, config, self.noise_std, opts.trim_fraction)
         penalty = None
         if anchor is not None:
@@ -263,7 +263,9 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
         return build_vector_flow(self.flow, features, self.transforms, tuple(self.hidden_features))
 
     def _scoring(self, signal_flow, background_flow) -> FlowRatioScoring:
-        graphs = [FlowScoring(self.scaler_, self.projection_, f, "nll") for f in (signal_flow, background_flow)]
+        dtype = network_dtype(self.options if self.options is not None else FlowOptions())
+        graphs = [FlowScoring(self.scaler_, self.projection_, f, "nll", network_dtype=dtype)
+                  for f in (signal_flow, background_flow)]
         graph = FlowRatioScoring(*graphs, self.log_prior_odds_, float(self.novelty), self.novelty_level_)
         return graph.to(self.device_)
 
@@ -273,12 +275,8 @@ class FlowRatioClassifier(ClassifierMixin, BaseEstimator):
     # --------------------------------------------------------------- scores
     def _run_graph(self, X: np.ndarray, function) -> np.ndarray:
         """``function`` (the scoring graph or one of its methods) over rows ``X`` ``(N, D)``, in chunks."""
-        parts = []
-        with torch.no_grad(), torch_threads(self._threads()):
-            for start in range(0, max(len(X), 1), 65_536):
-                chunk = torch.as_tensor(X[start : start + 65_536], dtype=torch.float64, device=self.device_)
-                parts.append(function(chunk).cpu().numpy())
-        return np.concatenate(parts)
+        with torch_threads(self._threads()):
+            return score_in_chunks(function, X, self.device_)
 
     def _input(self, X) -> np.ndarray:
         check_is_fitted(self, "scoring_")

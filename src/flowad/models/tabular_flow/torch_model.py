@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -28,10 +29,32 @@ from torch import Tensor, nn
 from flowad.core.preprocessing import TabularScaler
 from flowad.models.tabular_flow.projection import PCAProjection
 
-__all__ = ["FlowRatioScoring", "FlowScoring"]
+__all__ = ["SCORING_CHUNK", "FlowRatioScoring", "FlowScoring", "score_in_chunks"]
 
 _LOG_2PI = math.log(2 * math.pi)
 _F64 = np.finfo(np.float64)
+
+
+#: Rows per pass through a scoring graph on the CPU: the activations of 8,192 rows stay in the
+#: processor's cache, and passes of 65,536 rows ran at half the speed. Other devices take 65,536.
+SCORING_CHUNK = 8_192
+
+
+def score_in_chunks(function, X: np.ndarray, device: torch.device) -> np.ndarray:
+    """``function`` (a scoring graph or one of its methods) over rows ``X`` ``(N, D)``, chunk by
+    chunk (memory flat in ``N``); the results concatenated, as NumPy.
+
+    Example:
+        >>> score_in_chunks(lambda t: t.sum(1), np.ones((3, 2)), torch.device("cpu"))
+        array([2., 2., 2.])
+    """
+    size = SCORING_CHUNK if torch.device(device).type == "cpu" else 65_536
+    parts = []
+    with torch.no_grad():
+        for start in range(0, max(len(X), 1), size):
+            chunk = torch.as_tensor(X[start : start + size], dtype=torch.float64, device=device)
+            parts.append(function(chunk).cpu().numpy())
+    return np.concatenate(parts)
 
 
 def finite(values: Tensor) -> Tensor:
@@ -42,6 +65,11 @@ def finite(values: Tensor) -> Tensor:
 class FlowScoring(nn.Module):
     """Rows ``(N, D)`` float64 -> scores ``(N,)``, higher = more normal.
 
+    The preprocessing (standardisation, the tail map and its log-Jacobian, constant columns, the PCA
+    step) and the sum of the log-densities run in float64; the flow's network runs in
+    ``network_dtype``. Float32 there is about three times faster and moves scores by about 1e-7
+    relative; rows a float32 flow sends beyond float32's range score as the lowest finite float.
+
     Args:
         scaler: The fitted preprocessing.
         projection: The fitted PCA step, or ``None``.
@@ -49,11 +77,17 @@ class FlowScoring(nn.Module):
         score_type: ``"nll"``, ``"latent_norm"`` or ``"mahalanobis"`` (what ``forward`` returns).
         latent_mean, latent_precision: Moments of the training codes ``(k,)`` and ``(k, k)``, for
             ``"mahalanobis"`` (identity moments when ``None``).
+        network_dtype: ``torch.float64`` or ``torch.float32``: the precision the flow runs in (a
+            float32 copy of ``flow`` for the latter).
     """
 
     def __init__(self, scaler: TabularScaler, projection: PCAProjection | None, flow: nn.Module, score_type: str,
-                 latent_mean: np.ndarray | None = None, latent_precision: np.ndarray | None = None) -> None:
+                 latent_mean: np.ndarray | None = None, latent_precision: np.ndarray | None = None,
+                 network_dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
+        if network_dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"network_dtype must be torch.float32 or torch.float64, got {network_dtype!r}")
+        self.network_dtype = network_dtype
         f64 = {"dtype": torch.float64}
         self.score_type = score_type
         self.n_model = scaler.n_model_features
@@ -75,7 +109,7 @@ class FlowScoring(nn.Module):
             if self.n_residual:
                 extra -= 0.5 * self.n_residual * math.log(2 * math.pi * self.residual_var)
         self.extra = float(extra)
-        self.flow = flow
+        self.flow = flow if network_dtype == torch.float64 else copy.deepcopy(flow).to(network_dtype)
         k = projection.n_components if projection is not None else max(self.n_model, 1)
         self.register_buffer("latent_mean", torch.zeros(k, **f64))
         self.register_buffer("latent_precision", torch.eye(k, **f64))
@@ -111,19 +145,24 @@ class FlowScoring(nn.Module):
     def log_likelihood(self, x: Tensor) -> Tensor:
         """Log-density ``(N,)`` of rows ``(N, D)`` in nats, in the units of the input columns."""
         inputs, extra, _ = self.flow_inputs(x)
-        logp = self.flow().log_prob(inputs) if self.n_model else torch.zeros_like(extra)
+        if not self.n_model:
+            return finite(extra)
+        logp = self.flow().log_prob(inputs.to(self.network_dtype)).to(torch.float64)
         return finite(logp + extra)
 
     def latent(self, x: Tensor) -> Tensor:
-        """Latent codes ``(N, k)`` of rows ``(N, D)`` (a single flow only)."""
-        return self.flow().transform(self.flow_inputs(x)[0])
+        """Latent codes ``(N, k)`` float64 of rows ``(N, D)`` (a single flow only)."""
+        return self._codes(self.flow_inputs(x)[0])
+
+    def _codes(self, inputs: Tensor) -> Tensor:
+        return self.flow().transform(inputs.to(self.network_dtype)).to(torch.float64)
 
     def forward(self, x: Tensor) -> Tensor:
         """Scores ``(N,)`` of rows ``x`` ``(N, D)`` float64 (``score_type``); higher = more normal."""
         if self.score_type == "nll":
             return self.log_likelihood(x)
         inputs, _, residual = self.flow_inputs(x)
-        z = self.flow().transform(inputs)
+        z = self._codes(inputs)
         if self.score_type == "latent_norm":
             return finite(-(z * z).sum(1) - residual)
         d = z - self.latent_mean

@@ -1,0 +1,83 @@
+"""The training loop's step budget, epochs of bounded rows and capped validation rows."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from flowad import FlowDetector
+from flowad.core.training import TrainingConfig, train_module
+from flowad.models.tabular_flow.options import MAX_AUTO_BATCH, ROW_BUDGET, FlowOptions, auto_batch_size
+
+
+class Recorder(nn.Module):
+    """A one-parameter model whose loss records every batch it sees (training and validation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = nn.Parameter(torch.zeros(1))
+        self.train_batches, self.validation_batches = [], []
+
+    def losses(self, module, batch):
+        (self.train_batches if module.training else self.validation_batches).append(batch[:, 0].clone())
+        return (batch[:, 1:] - self.shift).pow(2).sum(1)
+
+
+def rows(n: int) -> torch.Tensor:
+    noise = torch.randn(n, generator=torch.Generator().manual_seed(n))
+    return torch.column_stack([torch.arange(n, dtype=torch.float32), noise])
+
+
+def test_the_step_budget_ends_training_and_is_recorded():
+    model = Recorder()
+    config = TrainingConfig(max_epochs=100, batch_size=10, patience=1000, max_steps=25)
+    history = train_module(model, model.losses, rows(100), rows(20), config, torch.Generator().manual_seed(0))
+    assert history.steps == 25 == len(model.train_batches)
+    assert history.hit_step_budget and not history.stopped_early
+    assert len(history.train_loss) == 3  # 10 + 10 + 5 steps
+    assert history.batch_size == 10
+
+
+def test_long_tables_train_in_epochs_of_bounded_rows_that_continue_the_pass():
+    model = Recorder()
+    config = TrainingConfig(max_epochs=4, batch_size=100, patience=1000, epoch_rows=300)
+    history = train_module(model, model.losses, rows(1000), rows(50), config, torch.Generator().manual_seed(0))
+    assert len(history.train_loss) == 4 and history.steps == 12  # 3 steps per epoch
+    first_pass = torch.cat(model.train_batches[:10])
+    assert sorted(first_pass.long().tolist()) == list(range(1000))  # every row once before any repeats
+    assert len(model.validation_batches) == 4
+
+
+def test_validation_is_a_fixed_subset_when_capped():
+    model = Recorder()
+    config = TrainingConfig(max_epochs=3, batch_size=50, patience=1000, max_validation_rows=64)
+    train_module(model, model.losses, rows(200), rows(5000), config, torch.Generator().manual_seed(0))
+    seen = [b.long().tolist() for b in model.validation_batches]
+    assert all(len(s) == 64 for s in seen) and seen[0] == seen[1] == seen[2]
+    assert len(set(seen[0])) == 64 and max(seen[0]) > 1000  # drawn across the rows, not the first 64
+
+
+def test_automatic_schedule_grows_with_the_rows():
+    assert auto_batch_size(10_000) == 256 and auto_batch_size(10**7) == MAX_AUTO_BATCH
+    small, large = (FlowOptions().training_config(200, 1e-3, n) for n in (10_000, 1_000_000))
+    assert small.batch_size == 256 and small.learning_rate == 1e-3
+    assert large.batch_size == 2048 and math.isclose(large.learning_rate, 1e-3 * math.sqrt(8))
+    assert large.max_steps == math.ceil(ROW_BUDGET / 2048)
+    fixed = FlowOptions(batch_size=512, max_steps=None).training_config(200, 1e-3, 1_000_000)
+    assert (fixed.batch_size, fixed.learning_rate, fixed.max_steps) == (512, 1e-3, None)
+    with pytest.raises(ValueError, match="max_steps"):
+        FlowOptions(max_steps=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        FlowOptions(batch_size="big")
+
+
+def test_a_million_row_fit_stays_within_the_step_budget():
+    X = np.random.default_rng(0).normal(size=(1_000_000, 2))
+    detector = FlowDetector(transforms=1, hidden_features=(8,), random_state=0).fit(X)
+    history = detector.history_
+    assert history.batch_size == 2048
+    assert 0 < history.steps <= math.ceil(ROW_BUDGET / 2048)
+    assert history.hit_step_budget or history.stopped_early
+    assert np.isfinite(detector.score_samples(X[:10])).all()
