@@ -98,8 +98,11 @@ bench-studies: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(VENV)/bin/flowad study all --threads 1 --quiet \
 		--out docs/results/studies
 
+# Scaling with the rows (10k-10M) against IForest and ECOD, scoring rate against the matmul rate,
+# the thread test; then float32 against float64 scores on every classical set.
 bench-speed: install
-	$(PY) benchmarks/speed.py --threads 1 --out docs/results/speed
+	OMP_NUM_THREADS=1 $(PY) benchmarks/speed.py --threads 1 --out docs/results/speed
+	OMP_NUM_THREADS=1 $(PY) benchmarks/float32_scoring.py --out docs/results/speed
 
 # Dask and chunked scoring of 10M generated rows, DDP on 2 CPU processes, ONNX Runtime vs PyTorch.
 bench-scale: install

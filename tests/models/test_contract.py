@@ -168,7 +168,8 @@ def test_onnx_export_or_a_clear_refusal(fitted, name, tmp_path):
     path = export_onnx(detector, tmp_path / "m.onnx")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     score = session.run(["score"], {"x": test.astype(np.float64)})[0]
-    np.testing.assert_allclose(score, detector.score_samples(test), rtol=1e-10)
+    # the same graph; its float32 network's matrix products are summed in another order by ONNX Runtime
+    np.testing.assert_allclose(score, detector.score_samples(test), rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -22,6 +22,8 @@ sampling inverts it one dimension at a time (``d`` network passes per transform)
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from numbers import Integral, Real
 
@@ -362,13 +364,19 @@ class PatchSampler(BaseEstimator):
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         check_is_fitted(self, "detector_")
         state, arrays = self.detector_._save_state()
+        params = self.detector_.get_params(deep=False)
+        params["options"] = dataclasses.asdict(params["options"]) if params.get("options") is not None else None
         own = {"offset_": self.offset_, "n_channels_": int(self.n_channels_), "n_features_": int(self.n_features_),
-               "detector_params": self.detector_.get_params(deep=False), "detector_state": state}
+               "detector_params": params, "detector_state": state}
         return own, {**prefixed("detector", arrays), "train_log_likelihood": self.train_log_likelihood_}
 
     def _load_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["detector_params"].items()}
         params["device"] = self.device
+        options = params.get("options")
+        # files before options were saved as fields hold their text only; they scored in float64
+        params["options"] = (FlowOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+                             if isinstance(options, dict) else FlowOptions(pca_components=None, scoring_dtype="float64"))
         detector = FlowDetector(**params)
         detector._load_state(state["detector_state"], unprefixed("detector", arrays))
         self.detector_ = detector

@@ -84,8 +84,8 @@ class FlowOptions:
         max_steps: Most optimizer steps of one flow's training; ``"auto"``: enough for
             :data:`ROW_BUDGET` rows (``ceil(ROW_BUDGET / batch)``), which only large tables reach
             before early stopping; ``None``: no budget beyond ``max_epochs``.
-        scoring_dtype: Precision of the flow's network when scoring, ``"float32"`` (about three times
-            faster; scores move by about 1e-7 relative) or ``"float64"``. Preprocessing, its
+        scoring_dtype: Precision of the flow's network when scoring, ``"float32"`` (several times
+            faster; scores move by about 1e-6 relative, at most about 1e-4) or ``"float64"``. Preprocessing, its
             log-Jacobian and the sums of log-densities are float64 either way
             (:class:`~flowad.models.tabular_flow.torch_model.FlowScoring`). Training is float32.
         threshold: ``"conformal"``: the threshold and p-values come from calibration scores
