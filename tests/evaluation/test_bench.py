@@ -134,3 +134,21 @@ def test_a_detector_failing_everywhere_is_left_out_of_the_ranking(tmp_path, monk
     s = summarize(frame, "oneclass")
     assert s["n_complete"] == 2 and list(s["summary"].index) == ["iforest"]
     assert len(s["failures"]) == 2
+
+
+@pytest.mark.parametrize("name", ["pyod_inne", "pyod_loda", "pyod_cblof", "pyod_pca", "pyod_mcd", "pyod_kde",
+                                  "pyod_dif"])
+def test_every_new_pyod_peer_separates_far_rows(name):
+    pytest.importorskip("pyod")
+    from flowad import make_detector
+    from flowad.evaluation import roc_auc
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    test = np.vstack([rng.normal(size=(40, 4)), rng.normal(size=(10, 4)) + 6.0])
+    y = np.r_[np.zeros(40), np.ones(10)]
+    small = {"pyod_dif": {"n_ensemble": 10, "n_estimators": 2}, "pyod_inne": {"n_estimators": 20}}  # seconds
+    detector = make_detector(name, params=small.get(name), random_state=0)
+    scores = detector.fit(X).score_samples(test)
+    # DIF's random tanh networks saturate on far rows, so it ranks them less well than the others
+    assert roc_auc(y, -scores) > (0.7 if name == "pyod_dif" else 0.95)

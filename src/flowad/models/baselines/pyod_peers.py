@@ -33,6 +33,13 @@ PEERS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
     "pyod_iforest": ("pyod.models.iforest", "IForest", {}, True),
     "pyod_ae": ("pyod.models.auto_encoder", "AutoEncoder", {"verbose": 0}, True),
     "pyod_deepsvdd": ("pyod.models.deep_svdd", "DeepSVDD", {"verbose": 0}, True),
+    "pyod_inne": ("pyod.models.inne", "INNE", {}, True),
+    "pyod_loda": ("pyod.models.loda", "LODA", {}, True),
+    "pyod_cblof": ("pyod.models.cblof", "CBLOF", {}, True),
+    "pyod_pca": ("pyod.models.pca", "PCA", {}, True),
+    "pyod_mcd": ("pyod.models.mcd", "MCD", {}, True),
+    "pyod_kde": ("pyod.models.kde", "KDE", {}, False),
+    "pyod_dif": ("pyod.models.dif", "DIF", {}, True),
 }
 
 
