@@ -23,7 +23,6 @@ sampling inverts it one dimension at a time (``d`` network passes per transform)
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 from numbers import Integral, Real
 
@@ -375,8 +374,10 @@ class PatchSampler(BaseEstimator):
         params["device"] = self.device
         options = params.get("options")
         # files before options were saved as fields hold their text only; they scored in float64
-        params["options"] = (FlowOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
-                             if isinstance(options, dict) else FlowOptions(pca_components=None, scoring_dtype="float64"))
+        if isinstance(options, dict):
+            params["options"] = FlowOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+        else:
+            params["options"] = FlowOptions(pca_components=None, scoring_dtype="float64")
         detector = FlowDetector(**params)
         detector._load_state(state["detector_state"], unprefixed("detector", arrays))
         self.detector_ = detector
