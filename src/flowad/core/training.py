@@ -209,16 +209,16 @@ def train_module(
         validation = validation[keep]
         validation_labels = None if validation_labels is None else validation_labels[keep]
 
+    starts = [start for start in range(0, n, batch_size) if min(batch_size, n - start) >= smallest or n <= 1]
+
     def index_batches() -> Iterator[Tensor]:
         """Row indices of the training batches, pass after pass, a fresh permutation per pass."""
         while True:
             perm = torch.randperm(n, generator=generator, device=generator.device).to(train.device)
-            for start in range(0, n, batch_size):
-                idx = perm[start : start + batch_size]
-                if len(idx) >= smallest or n <= 1:
-                    yield idx
+            for start in starts:
+                yield perm[start : start + batch_size]
 
-    per_pass = sum(1 for start in range(0, n, batch_size) if min(batch_size, n - start) >= smallest or n <= 1)
+    per_pass = len(starts)
     steps_per_epoch = per_pass
     if config.epoch_rows is not None and n > config.epoch_rows and per_pass:
         steps_per_epoch = min(per_pass, max(1, math.ceil(config.epoch_rows / batch_size)))
@@ -258,7 +258,6 @@ def train_module(
         steps = steps_per_epoch
         if config.max_steps is not None:
             if history.steps >= config.max_steps:
-                history.hit_step_budget = True
                 break
             steps = min(steps, config.max_steps - history.steps)
         total, count, diverged = 0.0, 0, False

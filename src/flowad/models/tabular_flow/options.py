@@ -7,7 +7,8 @@ doubling of the rows (up to :data:`MAX_AUTO_BATCH`), the learning rate grows wit
 of the batch (the square-root rule for Adam: Malladi et al., "On the SDEs and Scaling Rules for
 Adaptive Gradient Algorithms", arXiv:2205.10287), an epoch is at most :data:`EPOCH_ROWS` rows,
 early stopping watches at most :data:`VALIDATION_ROWS` held-out rows, and a step budget bounds the
-rows seen in all (:data:`ROW_BUDGET`). Ten times the rows then cost little more time.
+rows seen in all (:data:`ROW_BUDGET`). Ten times the rows then cost about one and a half times
+the time.
 
 Example:
     >>> from flowad import FlowDetector
@@ -85,8 +86,8 @@ class FlowOptions:
             :data:`ROW_BUDGET` rows (``ceil(ROW_BUDGET / batch)``), which only large tables reach
             before early stopping; ``None``: no budget beyond ``max_epochs``.
         scoring_dtype: Precision of the flow's network when scoring, ``"float32"`` (several times
-            faster; scores move by about 1e-6 relative, at most about 1e-4) or ``"float64"``. Preprocessing, its
-            log-Jacobian and the sums of log-densities are float64 either way
+            faster; scores move by about 1e-6 relative, at most about 1e-4) or ``"float64"``.
+            Preprocessing, its log-Jacobian and the sums of log-densities are float64 either way
             (:class:`~flowad.models.tabular_flow.torch_model.FlowScoring`). Training is float32.
         threshold: ``"conformal"``: the threshold and p-values come from calibration scores
             (:mod:`flowad.core.calibration`); ``"chi2"`` (latent scores only): the analytic cut

@@ -32,7 +32,6 @@ def choose_components(n_rows: int, n_features: int, max_components: int = 64, ro
     return int(min(n_features, max(2, min(max_components, n_rows // rows_per_dim))))
 
 
-
 def resolve_components(setting: int | str | None, n_rows: int, n_features: int) -> int:
     """The flow's input width for ``FlowOptions.pca_components``: ``None`` (or no features) keeps
     every feature, ``"auto"`` follows :func:`choose_components`, an int is capped at ``n_features``."""
@@ -41,6 +40,7 @@ def resolve_components(setting: int | str | None, n_rows: int, n_features: int) 
     if setting == "auto":
         return choose_components(n_rows, n_features)
     return min(int(setting), n_features)
+
 
 @dataclass
 class PCAProjection:

@@ -57,10 +57,11 @@ def score_in_chunks(function, X: np.ndarray, device: torch.device) -> np.ndarray
     with torch.no_grad():
         for start in range(0, max(len(X), 1), size):
             rows = X[start : start + size]
-            if 0 < len(rows) < MIN_PASS:  # padded: the same matrix kernels as for longer passes
-                rows = np.concatenate([rows, np.zeros((MIN_PASS - len(rows), *rows.shape[1:]))])
+            n = len(rows)
+            if 0 < n < MIN_PASS:  # padded: the same matrix kernels as for longer passes
+                rows = np.concatenate([rows, np.zeros((MIN_PASS - n, *rows.shape[1:]))])
             chunk = torch.as_tensor(rows, dtype=torch.float64, device=device)
-            parts.append(function(chunk).cpu().numpy()[: len(X[start : start + size])])
+            parts.append(function(chunk).cpu().numpy()[:n])
     return np.concatenate(parts)
 
 
