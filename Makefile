@@ -44,7 +44,8 @@ test: install
 BENCH       := $(VENV)/bin/flowad bench --seeds 0,1,2 --threads 1 --quiet
 FAST_PEERS  := pyod_ecod,pyod_copod,pyod_knn,pyod_hbos,pyod_iforest
 MORE_PEERS  := pyod_inne,pyod_loda,pyod_cblof,pyod_pca,pyod_mcd,pyod_kde,pyod_dif
-SUITE_DETS  := maf,maf_ensemble,iforest,ocsvm,elliptic,lof,ae,$(FAST_PEERS),$(MORE_PEERS)
+REFERENCES  := dte_np
+SUITE_DETS  := maf,maf_ensemble,iforest,ocsvm,elliptic,lof,ae,$(FAST_PEERS),$(MORE_PEERS),$(REFERENCES)
 
 bench: install
 	$(MAKE) -j2 bench-oneclass bench-unsupervised

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import partial
 
 from flowad.core.estimator import BaseDetector
+from flowad.models.baselines.dte_np import DTENPDetector
 from flowad.models.baselines.pyod_peers import PEERS, PyODDetector, available_peers
 from flowad.models.baselines.sklearn_adapters import (
     EllipticEnvelopeDetector,
@@ -16,7 +17,8 @@ from flowad.models.baselines.sklearn_adapters import (
 from flowad.models.tabular_autoencoder.estimator import AutoencoderDetector
 from flowad.models.tabular_flow import FlowDetector, FlowEnsembleDetector
 
-__all__ = ["DETECTORS", "IMAGE_MODELS", "available_detectors", "available_peers", "image_model", "make_detector"]
+__all__ = ["DETECTORS", "IMAGE_MODELS", "REFERENCES", "available_detectors", "available_peers", "image_model",
+           "make_detector"]
 
 #: Short name -> factory taking keyword hyper-parameters.
 DETECTORS: dict[str, Callable[..., BaseDetector]] = {
@@ -33,6 +35,13 @@ DETECTORS: dict[str, Callable[..., BaseDetector]] = {
 }
 
 
+#: Reference detectors from other papers, by short name: for benchmarks (no model files), beside
+#: the PyOD peers.
+REFERENCES: dict[str, Callable[..., BaseDetector]] = {
+    "dte_np": DTENPDetector,  # Livernoche et al., ICLR 2024
+}
+
+
 def available_detectors() -> list[str]:
     """flowad's own detectors, in registry order (PyOD peers: :func:`available_peers`)."""
     return list(DETECTORS)
@@ -42,16 +51,18 @@ def make_detector(name: str, **params) -> BaseDetector:
     """A new, unfitted detector by short name.
 
     Args:
-        name: A key of :data:`DETECTORS`, or a PyOD peer (``"pyod_ecod"``, ...; needs PyOD).
+        name: A key of :data:`DETECTORS` or :data:`REFERENCES` (``"dte_np"``), or a PyOD peer
+            (``"pyod_ecod"``, ...; needs PyOD).
         **params: Hyper-parameters for its constructor (invalid ones raise ``ValueError``).
     """
     if name in PEERS:
         if name not in available_peers():
             raise ValueError(f"detector {name!r} needs PyOD: pip install 'flowad[bench]'")
         return PyODDetector(name, **params)
-    if name not in DETECTORS:
-        raise ValueError(f"detector must be one of {available_detectors() + available_peers()}, got {name!r}")
-    factory = DETECTORS[name]
+    if name not in DETECTORS and name not in REFERENCES:
+        raise ValueError(f"detector must be one of {available_detectors() + list(REFERENCES) + available_peers()}, "
+                         f"got {name!r}")
+    factory = DETECTORS.get(name) or REFERENCES[name]
     try:
         return factory(**params)
     except TypeError as err:

@@ -1,5 +1,6 @@
-"""Classic detectors on the flowad contract: scikit-learn adapters and PyOD peers."""
+"""Classic detectors on the flowad contract: scikit-learn adapters, PyOD peers and DTE-NP."""
 
+from flowad.models.baselines.dte_np import DTENPDetector
 from flowad.models.baselines.pyod_peers import PEERS, PyODDetector, available_peers
 from flowad.models.baselines.sklearn_adapters import (
     EllipticEnvelopeDetector,
@@ -10,6 +11,7 @@ from flowad.models.baselines.sklearn_adapters import (
 )
 
 __all__ = [
+    "DTENPDetector",
     "EllipticEnvelopeDetector",
     "IsolationForestDetector",
     "LOFDetector",
