@@ -1,33 +1,117 @@
-"""Image commands end to end (subprocesses), and the image benchmark runner with its report."""
+"""Image commands end to end (in-process), and the image benchmark runner with its report."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from flowad_studies.image_bench import ImageBenchConfig, run_image_bench
 from flowad_studies.image_report import write_image_report
 
+from flowad import io
+from flowad.models import ConvAutoencoderDetector
+from tests.browser import external_references, open_page
 from tests.cli.runner import flowad
 
 
-def test_textures_fit_score_heatmaps(tmp_path):
-    result = flowad("data", "textures", tmp_path / "tex", "--textures", "gravel", "--crop", "32", "--n-train", "20")
+@pytest.fixture(scope="module")
+def textures(tmp_path_factory):
+    """A gravel folder (32 px crops, 20 training crops, 150 test crops with masks) and an autoencoder on it."""
+    root = tmp_path_factory.mktemp("images")
+    result = flowad("data", "textures", root / "tex", "--textures", "gravel", "--crop", "32", "--n-train", "20")
     assert result.returncode == 0, result.stderr
-    folder = tmp_path / "tex" / "gravel"
+    folder = root / "tex" / "gravel"
     assert (folder / "train" / "good").is_dir() and (folder / "ground_truth" / "scratch").is_dir()
-
-    model = tmp_path / "model"
-    result = flowad("image", "fit", folder, "-m", "autoencoder", "--epochs", "2", "-o", model, "-q")
+    model = root / "model"
+    result = flowad("image", "fit", folder, "-m", "autoencoder", "--epochs", "2", "--contamination", "0.4",
+                    "-o", model)  # with progress bars: the listener is exercised
     assert result.returncode == 0, result.stderr
     assert json.loads((model / "config.json").read_text())["class"] == "ConvAutoencoderDetector"
+    return folder, model
 
-    scores_csv, heatmaps = tmp_path / "scores.csv", tmp_path / "heatmaps"
-    result = flowad("image", "score", model, folder, "-o", scores_csv, "--heatmaps", heatmaps, "-q")
+
+def test_score_writes_joinable_scores_a_page_and_heatmaps(textures, tmp_path):
+    folder, model = textures
+    heatmaps = tmp_path / "heatmaps"
+    result = flowad("image", "score", model, folder, "--heatmaps", heatmaps, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    scores = pd.read_csv(scores_csv, dtype={"name": str})
-    assert list(scores.columns) == ["kind", "name", "score", "label"] and len(scores) == 150
-    assert "pixel_roc_auc" in result.stdout
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert list(scores.columns) == ["file", "kind", "score", "p_value", "is_anomaly"] and len(scores) == 150
+    on_disk = sorted(p.relative_to(folder).as_posix() for p in (folder / "test").rglob("*.png"))
+    assert sorted(scores["file"]) == on_disk
+    assert (scores["file"].str.split("/").str[1] == scores["kind"]).all()
+    detector = io.load(model)
+    assert set(scores["is_anomaly"]) <= {0, 1} and 0 < scores["is_anomaly"].sum() < 150
+    np.testing.assert_array_equal(scores["is_anomaly"], (scores["p_value"] <= 0.4).astype(int))
+    np.testing.assert_array_equal(scores["is_anomaly"], (scores["score"] > -detector.offset_).astype(int))
+    assert "image ROC-AUC" in result.stdout and "pixel ROC-AUC" in result.stdout and "{" not in result.stdout
     assert len(list(heatmaps.glob("*.png"))) == 150
+    page = tmp_path / "report.html"
+    text = page.read_text()
+    assert external_references(text) == [] and text.count("class='card") == 150
+    dom, console = open_page(page)
+    assert console == [] and "<h2>Metrics</h2>" in dom and "ConvAutoencoderDetector" in dom
+
+
+def test_score_without_labels_has_no_metrics_and_no_report_writes_none(textures, tmp_path):
+    folder, model = textures
+    result = flowad("image", "score", model, folder, "--split", "train", "-o", tmp_path / "train.csv",
+                    "--report", tmp_path / "train.html", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "ROC-AUC" not in result.stdout and "Metrics" not in (tmp_path / "train.html").read_text()
+    assert len(pd.read_csv(tmp_path / "train.csv")) == 20
+    result = flowad("image", "score", model, folder, "-o", tmp_path / "s.csv", "--no-report", "-q")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "train.csv", "train.html"]
+
+
+@pytest.mark.parametrize("option, target", [
+    ("-o", "model/config.json"),
+    ("--report", "model/weights.safetensors"),
+    ("-o", "folder/test/good/000.png"),
+    ("--report", "folder/test/good/new.html"),
+    ("--heatmaps", "folder/ground_truth"),
+    ("-o", "folder"),
+    ("-o", "."),
+    ("-o", "folder/train"),
+])
+def test_score_refuses_to_write_over_or_into_its_inputs(textures, tmp_path, option, target):
+    folder, model = textures
+    path = {"model": model, "folder": folder}.get(target.split("/")[0], tmp_path) / "/".join(target.split("/")[1:])
+    before = path.read_bytes() if path.is_file() else None
+    result = flowad("image", "score", model, folder, option, path, "-q", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert option.replace("-o", "--output") in result.stderr
+    assert (path.read_bytes() if path.is_file() else None) == before
+    assert not (folder / "test" / "good" / "new.html").exists()
+
+
+def test_fit_passes_backbone_only_to_models_that_have_one(tmp_path, monkeypatch):
+    result = flowad("image", "fit", tmp_path, "-m", "patchflow", "--backbone", "efficientnet_lite2", "-o", "m",
+                    cwd=tmp_path)
+    assert result.returncode == 1
+    assert "--backbone is only for models with a feature backbone (fastflow, patchcore), not patchflow" in result.stderr
+
+    import flowad.cli.images as images
+
+    class WithBackbone(ConvAutoencoderDetector):
+        def __init__(self, backbone="efficientnet_lite0", max_epochs=1, contamination="auto", random_state=0):
+            super().__init__(base_channels=4, max_epochs=max_epochs, contamination=contamination,
+                             random_state=random_state)
+            self.backbone = backbone
+
+    saved = []
+    monkeypatch.setattr(images, "image_model", lambda name, **params: WithBackbone(**params))
+    monkeypatch.setattr(images.io, "save", lambda detector, path: saved.append(detector))
+    folder = tmp_path / "set"
+    from flowad.datasets import ImageSet
+    from flowad.datasets.image_folder import write_image_folder
+
+    write_image_folder(folder, train=ImageSet(np.full((4, 16, 16), 100, np.uint8), np.zeros(4, int)))
+    result = flowad("image", "fit", folder, "-m", "fastflow", "--backbone", "timm:resnet18", "-o", "m", "-q",
+                    cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert saved[0].backbone == "timm:resnet18"
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor, nn
 
 from flowad.core.distributed import RankSync
+from flowad.core.progress import report
 from flowad.core.splits import MIN_VALIDATION, split_validation
 
 __all__ = [
@@ -176,6 +177,10 @@ def train_module(
     Returns:
         The loss curves and what the guard did.
 
+    Progress goes to :func:`flowad.core.progress.report` as task ``"training"``: optimizer steps
+    done of an upper bound (``max_epochs`` epochs of full length, or ``max_steps``); early stopping
+    ends sooner, and the last report then says ``done == total``.
+
     When a process group of two or more ranks is running (:class:`~flowad.core.distributed.RankSync`),
     every rank must pass the same rows and an identically seeded ``generator``; each takes its share
     of every batch, gradients are averaged by DDP and the losses behind every decision are all-reduced.
@@ -222,6 +227,10 @@ def train_module(
     steps_per_epoch = per_pass
     if config.epoch_rows is not None and n > config.epoch_rows and per_pass:
         steps_per_epoch = min(per_pass, max(1, math.ceil(config.epoch_rows / batch_size)))
+    most_steps = config.max_epochs * steps_per_epoch
+    if config.max_steps is not None:
+        most_steps = min(most_steps, config.max_steps)
+    report("training", 0, most_steps)
 
     def validation_loss() -> float:
         module.eval()
@@ -286,6 +295,7 @@ def train_module(
                 break
             optimizer.step()
             history.steps += 1
+            report("training", history.steps, most_steps)
             total += loss.item() * len(idx) if sync is None else batch_sum
             count += len(idx)
         if diverged:  # after the recovery, training resumes on a fresh pass
@@ -319,6 +329,7 @@ def train_module(
 
     if config.max_steps is not None and history.steps >= config.max_steps and not history.stopped_early:
         history.hit_step_budget = True
+    report("training", most_steps, most_steps)
     module.load_state_dict(best_state)
     module.eval()
     return history

@@ -1,4 +1,15 @@
-"""Overlay PNGs for inspectors: the image, its heatmap over it, and the ground-truth mask."""
+"""Overlay PNGs for inspectors: the image, its heatmap over it, and the ground-truth mask.
+
+The loose PNGs of ``flowad image score --heatmaps``; the HTML page of the same command
+(:mod:`flowad.evaluation.image_report`) is the main view and shares :func:`colour_range`.
+
+Example:
+    >>> import numpy as np
+    >>> maps = np.linspace(0, 1, 2 * 8 * 8).reshape(2, 8, 8)
+    >>> low, high = colour_range(maps)
+    >>> overlay(np.zeros((8, 8), np.uint8), maps[0], None, low, high).shape
+    (8, 24, 3)
+"""
 
 from __future__ import annotations
 
@@ -6,14 +17,26 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["overlay", "write_overlays"]
+__all__ = ["as_rgb", "colour_range", "overlay", "write_overlays"]
 
 
-def _rgb(image: np.ndarray) -> np.ndarray:
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """An image ``(H, W)`` or ``(H, W, 3)``, uint8 or float in [0, 1], as uint8 RGB ``(H, W, 3)``."""
     image = np.asarray(image)
     if image.dtype != np.uint8:
         image = np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
     return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+
+
+def colour_range(maps: np.ndarray, max_values: int = 4_000_000) -> tuple[float, float]:
+    """One colour scale for a set of maps ``(N, H, W)``: their 1st and 99.9th percentiles (taken
+    on an even subsample of at most ``max_values`` values); ``high > low`` always."""
+    flat = np.asarray(maps, dtype=np.float64).ravel()
+    if flat.size == 0:
+        raise ValueError("maps must hold at least one value")
+    step = max(1, flat.size // max_values)
+    low, high = (float(v) for v in np.percentile(flat[::step], [1, 99.9]))
+    return low, high if high > low else low + max(abs(low) * 1e-6, 1e-12)
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, mask: np.ndarray | None, low: float, high: float) -> np.ndarray:
@@ -21,7 +44,7 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, mask: np.ndarray | None, low
     over it, and the mask (black if None)."""
     from matplotlib import colormaps
 
-    base = _rgb(image).astype(np.float32)
+    base = as_rgb(image).astype(np.float32)
     scaled = np.clip((heatmap - low) / max(high - low, 1e-12), 0, 1)
     colour = colormaps["inferno"](scaled)[..., :3] * 255
     blended = 0.45 * base + 0.55 * colour
@@ -31,8 +54,8 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, mask: np.ndarray | None, low
 
 def write_overlays(folder: str | Path, images: np.ndarray, maps: np.ndarray, masks: np.ndarray | None,
                    names: list[str]) -> list[Path]:
-    """Write ``<name>.png`` strips for every image into ``folder`` (created); one colour scale for all:
-    from the 1st to the 99.9th percentile of all map values.
+    """Write ``<name>.png`` strips for every image into ``folder`` (created); one colour scale for all
+    (:func:`colour_range`).
 
     Args:
         folder: Output folder.
@@ -48,7 +71,7 @@ def write_overlays(folder: str | Path, images: np.ndarray, maps: np.ndarray, mas
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    low, high = np.percentile(maps, [1, 99.9])
+    low, high = colour_range(maps)
     paths = []
     for i, name in enumerate(names):
         path = folder / f"{name}.png"

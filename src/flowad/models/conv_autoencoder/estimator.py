@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from flowad.core.estimator import unprefixed
 from flowad.core.image_estimator import BaseImageDetector
 from flowad.core.image_maps import gaussian_smooth
+from flowad.core.progress import report
 from flowad.core.splits import holdout_split
 from flowad.core.training import (
     TrainingHistory,
@@ -135,10 +136,12 @@ class ConvAutoencoderDetector(BaseImageDetector):
     def _maps(self, x: Tensor, batch_size: int = 16) -> np.ndarray:
         h, w = x.shape[2], x.shape[3]
         out = []
+        report("scoring", 0, len(x))
         for start in range(0, len(x), batch_size):
             chunk = _pad8(x[start : start + batch_size]).to(self.device_)
             error = ((self.net_(chunk) - chunk) ** 2).mean(1)[:, :h, :w]
             out.append(gaussian_smooth(error, self.smooth_sigma).cpu().numpy())
+            report("scoring", start + len(chunk), len(x))
         return np.concatenate(out).astype(np.float64)
 
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:

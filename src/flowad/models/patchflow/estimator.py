@@ -16,6 +16,7 @@ from torch import Tensor
 from flowad.core.estimator import unprefixed
 from flowad.core.image_estimator import BaseImageDetector
 from flowad.core.image_maps import extract_patches, gaussian_smooth, patch_average_map
+from flowad.core.progress import report
 from flowad.core.splits import holdout_split
 from flowad.core.training import (
     TrainingHistory,
@@ -192,6 +193,7 @@ class PatchFlowDetector(BaseImageDetector):
     def _maps(self, x: Tensor, images_per_batch: int = 4) -> np.ndarray:
         p, s = int(self.patch_size), int(self.stride)
         out = []
+        report("scoring", 0, len(x))
         for start in range(0, len(x), images_per_batch):
             chunk = x[start : start + images_per_batch]
             patches, padded = extract_patches(chunk, p, s)
@@ -200,6 +202,7 @@ class PatchFlowDetector(BaseImageDetector):
                                 for b in torch.split(centred, 2048)])
             maps = patch_average_map(values, len(chunk), padded, (x.shape[2], x.shape[3]), p, s)
             out.append(gaussian_smooth(maps, self.smooth_sigma).numpy())
+            report("scoring", start + len(chunk), len(x))
         return np.concatenate(out).astype(np.float64)
 
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
