@@ -43,7 +43,7 @@ def test_score_writes_joinable_scores_a_page_and_heatmaps(textures, tmp_path):
     detector = io.load(model)
     assert set(scores["is_anomaly"]) <= {0, 1} and 0 < scores["is_anomaly"].sum() < 150
     np.testing.assert_array_equal(scores["is_anomaly"], (scores["p_value"] <= 0.4).astype(int))
-    np.testing.assert_array_equal(scores["is_anomaly"], (scores["score"] > -detector.offset_).astype(int))
+    np.testing.assert_array_equal(scores["is_anomaly"], (scores["score"] < detector.offset_).astype(int))
     assert "image ROC-AUC" in result.stdout and "pixel ROC-AUC" in result.stdout and "{" not in result.stdout
     assert len(list(heatmaps.glob("*.png"))) == 150
     page = tmp_path / "report.html"

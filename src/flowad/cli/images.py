@@ -100,9 +100,8 @@ def score(
     split: Annotated[str, typer.Option(help="Which part of the folder: test or train.")] = "test",
     size: Size = None,
     output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Scores per image (.csv or .parquet): file (relative to FOLDER), kind, score (anomaly "
-                               "score: higher = more anomalous, minus the model's score_samples), p_value, is_anomaly "
-                               "(1 = anomaly, 0 = normal).")] = Path("scores.csv"),
+        "--output", "-o", help="Scores per image (.csv or .parquet): file (relative to FOLDER), kind, score (higher = "
+                               "more normal, as in the table commands), p_value, is_anomaly (1 = anomaly, 0 = normal).")] = Path("scores.csv"),
     report: Annotated[Path | None, typer.Option(
         help="HTML page to write: every image with its heatmap, most anomalous first, the threshold, metrics "
              "when FOLDER has labels (default: report.html beside the scores).")] = None,
@@ -134,7 +133,7 @@ def score(
         p_values = None
     anomaly = -scores
     flagged = scores < detector.offset_
-    write_table(pd.DataFrame({"file": files, "kind": data.kinds, "score": anomaly,
+    write_table(pd.DataFrame({"file": files, "kind": data.kinds, "score": scores,
                               "p_value": np.full(len(scores), np.nan) if p_values is None else p_values,
                               "is_anomaly": flagged.astype(np.int8)}), output)
     out.print(f"scored {len(scores)} images: {int(flagged.sum())} flagged as anomalous -> {output}")
