@@ -46,3 +46,14 @@ def test_elliptic_envelope_refuses_wide_data_quickly():
     X = np.random.default_rng(0).normal(size=(40, 30))
     with pytest.raises(ValueError, match="twice as many rows as columns"):
         make_detector("elliptic").fit(X)
+
+
+def test_pyod_mcd_refuses_wide_tables_by_name_and_fits_narrow_ones():
+    pytest.importorskip("pyod")
+    from flowad.models.baselines.pyod_peers import MCD_MAX_FEATURES, PyODDetector
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=f"pyod_mcd is refused for {MCD_MAX_FEATURES + 1} columns"):
+        PyODDetector("pyod_mcd", random_state=0).fit(rng.normal(size=(50, MCD_MAX_FEATURES + 1)))
+    assert PyODDetector("pyod_mcd", random_state=0).fit(rng.normal(size=(200, 3))).score_samples(
+        rng.normal(size=(5, 3))).shape == (5,)

@@ -43,6 +43,10 @@ PEERS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
 }
 
 
+#: Widest table ``pyod_mcd`` is fitted on.
+MCD_MAX_FEATURES = 200
+
+
 def pyod_installed() -> bool:
     """Whether PyOD can be imported."""
     return importlib.util.find_spec("pyod") is not None
@@ -78,6 +82,9 @@ class PyODDetector(BaseDetector):
         if not pyod_installed():
             raise ImportError("PyOD is not installed: pip install 'flowad[bench]'")
         module, name, fixed, seeded = PEERS[self.model]
+        if name == "MCD" and n_features > MCD_MAX_FEATURES:  # its C-steps took 50 min per fit at 1,555 columns
+            raise ValueError(f"pyod_mcd is refused for {n_features} columns (at most {MCD_MAX_FEATURES}): the minimum "
+                             f"covariance determinant needs far more rows than columns and hours beyond that")
         kwargs = {**fixed, **(self.params or {})}
         if seeded:
             kwargs.setdefault("random_state", int(check_random_state(self.random_state).randint(2**31 - 1)))
