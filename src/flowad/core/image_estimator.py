@@ -71,19 +71,22 @@ class BaseImageDetector(BaseEstimator):
     """Shared input checks, thresholding and scoring; subclasses implement ``_fit(x)`` on a tensor
     ``(N, C, H, W)`` and ``_maps(x) -> (N, H, W)`` NumPy maps (higher = more anomalous).
 
-    Subclass parameters must include ``contamination``, ``image_score``, ``smooth_sigma``,
-    ``random_state`` and the training settings ``max_epochs``, ``batch_size``, ``learning_rate``,
-    ``weight_decay``, ``patience``.
+    Subclass parameters must include ``contamination``, ``image_score``, ``smooth_sigma`` and
+    ``random_state``; models trained by gradient descent also the training settings ``max_epochs``,
+    ``batch_size``, ``learning_rate``, ``weight_decay``, ``patience``.
     """
 
     #: Share of training images held out to set the threshold (when there are at least 10).
     threshold_fraction = HOLDOUT_FRACTION
 
+    #: The ``image_score`` values this model accepts.
+    image_scores = IMAGE_SCORES
+
     def _check_common_params(self) -> None:
         contamination_value(self.contamination)
-        if self.image_score not in IMAGE_SCORES:
-            raise ValueError(f"image_score must be one of {IMAGE_SCORES}, got {self.image_score!r}")
-        self._check_at_least_one("max_epochs", "batch_size", "patience")
+        if self.image_score not in self.image_scores:
+            raise ValueError(f"image_score must be one of {self.image_scores}, got {self.image_score!r}")
+        self._check_at_least_one(*(n for n in ("max_epochs", "batch_size", "patience") if hasattr(self, n)))
         if self.smooth_sigma < 0:
             raise ValueError(f"smooth_sigma must be >= 0, got {self.smooth_sigma!r}")
 

@@ -1,4 +1,4 @@
-"""Turning per-patch or per-position scores into per-pixel maps."""
+"""Turning per-patch or per-position scores into per-pixel maps; images as a backbone sees them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["extract_patches", "gaussian_smooth", "padding_for_patches", "patch_average_map", "upsample"]
+__all__ = ["backbone_input", "extract_patches", "gaussian_smooth", "padding_for_patches", "patch_average_map",
+           "upsample"]
 
 
 def padding_for_patches(size: int, patch: int, stride: int) -> int:
@@ -75,3 +76,25 @@ def gaussian_smooth(maps: Tensor, sigma: float) -> Tensor:
     x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode=pad_mode), kernel.view(1, 1, 1, -1))
     x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode=pad_mode), kernel.view(1, 1, -1, 1))
     return x[:, 0]
+
+
+def backbone_input(x: Tensor, input_size: int | None, margin: int) -> Tensor:
+    """Images as the backbone sees them: ``(N, C, H, W)`` -> ``(N, C, H' + 2m, W' + 2m)``.
+
+    Args:
+        x: Images in [0, 1].
+        input_size: Shorter side after a bilinear resize (aspect ratio kept); None keeps the size.
+        margin: Reflect padding ``m`` added on every side after the resize, in pixels.
+    """
+    if input_size is not None:
+        h, w = x.shape[2], x.shape[3]
+        scale = input_size / min(h, w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        if size != (h, w):
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    if margin:
+        if margin >= min(x.shape[2], x.shape[3]):
+            raise ValueError(f"reflect_margin={margin} must be smaller than the resized image's sides "
+                             f"{tuple(x.shape[2:])}; lower reflect_margin or raise input_size")
+        x = F.pad(x, (margin, margin, margin, margin), mode="reflect")
+    return x

@@ -46,6 +46,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -106,6 +107,7 @@ MODEL_CLASSES: dict[str, str] = {
     "ConvAutoencoderDetector": "flowad.models.conv_autoencoder.estimator",
     "PatchFlowDetector": "flowad.models.patchflow.estimator",
     "FastFlowDetector": "flowad.models.fastflow.estimator",
+    "PatchCoreDetector": "flowad.models.patchcore.estimator",
     "UNetSegmenter": "flowad.models.unet.estimator",
     "PatchSampler": "flowad.synth.sampler",
     "GammaHadronSeparator": "flowad.iact.pipeline",
@@ -160,6 +162,13 @@ def to_json(value: Any) -> Any:
 _NESTED = "__flowad_model__"
 #: Key marking a hyper-parameter that is an options object (a frozen dataclass of settings).
 _OPTIONS = "__flowad_options__"
+#: Key marking a custom backbone module (not saved: loading needs ``backbone=`` with the same one).
+_BACKBONE = "__flowad_backbone__"
+
+
+def _is_torch_module(value: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.nn.Module)
 
 
 def _encode_params(params: dict) -> dict:
@@ -167,6 +176,11 @@ def _encode_params(params: dict) -> dict:
     def encode(value):
         if is_model(value):
             return {_NESTED: type(value).__name__, "params": _encode_params(value.get_params(deep=False))}
+        if _is_torch_module(value):  # a backbone: its name where that rebuilds it, else a placeholder
+            spec = value.spec() if hasattr(value, "spec") else None
+            if spec is not None:
+                return spec
+            return {_BACKBONE: True, "name": getattr(value, "name", f"module:{type(value).__name__}")}
         if type(value).__name__ in OPTION_CLASSES and dataclasses.is_dataclass(value):
             fields = value.to_json() if hasattr(value, "to_json") else dataclasses.asdict(value)
             return {_OPTIONS: type(value).__name__, "fields": to_json(fields)}
@@ -338,13 +352,17 @@ def _pending_config(path: Path, weights_sha256: str) -> dict | None:
     return None
 
 
-def load(path: str | os.PathLike, device: str | None = None):
+def load(path: str | os.PathLike, device: str | None = None, backbone=None):
     """Load a model saved by :func:`save`.
 
     Args:
         path: The model folder.
         device: Override the saved ``device`` parameter of torch-based detectors (e.g. ``"cpu"``).
             A model saved with ``device="cuda"`` loads on the CPU where no GPU is available.
+        backbone: For image models with a feature backbone: the backbone to score with, in place
+            of the saved ``backbone`` parameter. Needed for models fitted on a custom
+            ``torch.nn.Module`` (its code is not saved); it must be the same network (the file
+            records its weights' digest and stages and refuses another one).
 
     Returns:
         The fitted detector, giving the same scores as the one saved.
@@ -401,6 +419,14 @@ def load(path: str | os.PathLike, device: str | None = None):
     except ValueError as err:
         raise _refuse(path, str(err)) from None
     params = _decode_params(config["params"], path)
+    if backbone is not None:
+        if "backbone" not in params:
+            raise ValueError(f"backbone= is only for image models with a feature backbone; {str(path)!r} holds a "
+                             f"{config.get('class')}")
+        params["backbone"] = backbone
+    elif isinstance(params.get("backbone"), dict) and params["backbone"].get(_BACKBONE):
+        raise _refuse(path, f"it was fitted with the custom backbone {params['backbone'].get('name')!r}, whose code a "
+                            f"model file does not hold; load it with flowad.io.load(path, backbone=<the same module>)")
     if "device" in params:
         params["device"] = _usable_device(device if device is not None else params["device"], path)
     try:  # a configuration edited by hand (checksum recomputed) gets no further than this

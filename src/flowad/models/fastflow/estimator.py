@@ -5,9 +5,10 @@ Images are resized so that their shorter side is ``input_size`` (256 by default,
 implementations use with CNN backbones) and mirrored outwards by a margin (reflect padding):
 without the margin the backbone's zero padding makes every image's border look unlike its interior
 (on the grass texture set, 46 of 50 normal crops had their highest map value within 8 px of the
-border). Feature maps of EfficientNet-Lite0 at two or three strides (by default 4, 8 and 16, the last
-from the end of the 80-channel blocks, not the deeper 112-channel ones: on the texture set it is
-the better of the two, with a flow and without one) are standardised per image (a
+border). Feature maps of a frozen backbone (:mod:`flowad.backbones`; EfficientNet-Lite0 by default)
+at two or three strides (by default 4, 8 and 16; with the Lite models the stride-16 map ends the
+first group of blocks at that stride, not the wider one after it: on the texture set it is the
+better of the two, with a flow and without one) are standardised per image (a
 LayerNorm without learned parameters, so the flow cannot shrink its own input), and one 2D flow per
 stride models them, margin included. The anomaly map is minus the per-position log-likelihood in
 nats per channel, with the margin cut off, upsampled to the image and averaged over strides.
@@ -20,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from flowad.backbones.efficientnet import STAGES, EfficientNetLite0Features
+from flowad.backbones.binding import BackboneBinding
+from flowad.core import progress
 from flowad.core.estimator import prefixed, unprefixed
 from flowad.core.image_estimator import BaseImageDetector
 from flowad.core.splits import holdout_split
@@ -45,11 +47,15 @@ def mask_cells(masks: Tensor, shape: tuple[int, int], input_size: int | None, ma
     return (F.adaptive_max_pool2d(prepared, shape)[:, 0] > 0).float()
 
 
-class FastFlowDetector(BaseImageDetector):
-    """FastFlow anomaly maps over EfficientNet-Lite0 features.
+class FastFlowDetector(BackboneBinding, BaseImageDetector):
+    """FastFlow anomaly maps over the features of a frozen backbone.
 
     Args:
-        stages: Backbone stages (names from ``flowad.backbones.efficientnet.STAGES``).
+        backbone: The feature extractor (:mod:`flowad.backbones`): ``"efficientnet_lite0"``,
+            ``"efficientnet_lite2"``, ``"torchvision:NAME"``, ``"timm:NAME"``, an ``.onnx`` file
+            or a ``torch.nn.Module``. The model file records it and refuses another one.
+        stages: Backbone stages to model, one flow each; None: the stages at strides 4, 8 and 16
+            of a named backbone (a module's own stages when it is passed as an object).
         input_size: Shorter image side after a bilinear resize, before the backbone (aspect ratio
             kept); None keeps the images' size. Maps always come back at the input resolution.
         reflect_margin: Pixels mirrored outwards on every side of the resized image, so that borders
@@ -73,7 +79,8 @@ class FastFlowDetector(BaseImageDetector):
 
     def __init__(
         self,
-        stages: tuple[str, ...] = ("stride4", "stride8", "stride16_early"),
+        backbone="efficientnet_lite0",
+        stages: tuple[str, ...] | None = None,
         input_size: int | None = 256,
         reflect_margin: int = 32,
         steps: int = 8,
@@ -91,6 +98,7 @@ class FastFlowDetector(BaseImageDetector):
         device: str = "auto",
         random_state: int | None = 0,
     ) -> None:
+        self.backbone = backbone
         self.stages = stages
         self.input_size = input_size
         self.reflect_margin = reflect_margin
@@ -109,23 +117,23 @@ class FastFlowDetector(BaseImageDetector):
         self.device = device
         self.random_state = random_state
 
+    default_strides = (4, 8, 16)
+
     def _check_params(self) -> None:
-        stages = tuple(self.stages)
-        if not stages or any(s not in STAGES for s in stages) or len(set(stages)) != len(stages):
-            raise ValueError(f"stages must be distinct names from {sorted(STAGES)}, got {self.stages!r}")
+        if self.stages is not None and (isinstance(self.stages, str) or not tuple(self.stages)):
+            raise ValueError(f"stages must be None or a non-empty sequence of stage names, got {self.stages!r}")
         self._check_at_least_one("steps")
         if self.input_size is not None and (not isinstance(self.input_size, int | np.integer) or self.input_size < 8):
             raise ValueError(f"input_size must be None or an integer >= 8, got {self.input_size!r}")
-        largest = max(STAGES[s][1] for s in stages)
-        if not isinstance(self.reflect_margin, int | np.integer) or self.reflect_margin < 0 \
-                or self.reflect_margin % largest:
-            raise ValueError(f"reflect_margin must be a non-negative multiple of the largest stage stride "
-                             f"({largest} for stages {stages}), got {self.reflect_margin!r}")
+        if not isinstance(self.reflect_margin, int | np.integer) or self.reflect_margin < 0:
+            raise ValueError(f"reflect_margin must be a non-negative integer, got {self.reflect_margin!r}")
 
-    def _backbone(self) -> EfficientNetLite0Features:
-        if getattr(self, "backbone_", None) is None:
-            self.backbone_ = EfficientNetLite0Features(tuple(self.stages)).to(self.device_)
-        return self.backbone_
+    def _check_margin(self) -> None:
+        backbone = self._backbone()
+        largest = max(backbone.strides)
+        if self.reflect_margin % largest:
+            raise ValueError(f"reflect_margin must be a multiple of the largest stage stride ({largest} for stages "
+                             f"{backbone.stages} of {backbone.name}), got {self.reflect_margin!r}")
 
     def _features(self, x: Tensor, batch_size: int = 16) -> list[Tensor]:
         """Standardised feature maps per stage, margin included, for images ``(N, C, H, W)``."""
@@ -135,22 +143,23 @@ class FastFlowDetector(BaseImageDetector):
             chunk = backbone_input(x[start : start + batch_size].to(self.device_), self.input_size, self.reflect_margin)
             for store, f in zip(per_stage, stage_features(backbone, chunk), strict=True):
                 store.append(f)
+            progress.report("features", min(start + batch_size, len(x)), len(x))
         return [torch.cat(store) for store in per_stage]
 
     def _new_flows(self) -> list[FastFlow2d]:
         seed = 0 if self.random_state is None else int(self.random_state)
         return [
-            FastFlow2d(STAGES[s][2], self.steps, self.hidden_ratio, self.clamp, self.conv3x3_only, seed + i)
-            for i, s in enumerate(self._backbone().stages)
+            FastFlow2d(channels, self.steps, self.hidden_ratio, self.clamp, self.conv3x3_only, seed + i)
+            for i, channels in enumerate(self._backbone().channels)
         ]
 
     supports_negatives = True
-    #: Files saved before these parameters existed scored images at their own size with no margin
 
     def _fit(self, x: Tensor, rng: np.random.Generator, negatives: tuple[Tensor, Tensor] | None = None) -> None:
         self._check_params()
         self.device_ = resolve_device(self.device)
-        self.backbone_ = None
+        self._bind_backbone()
+        self._check_margin()
         features = self._features(x)
         train_idx, val_idx = holdout_split(len(x), rng)
         seed = int(rng.integers(2**31 - 1))
@@ -218,6 +227,7 @@ class FastFlowDetector(BaseImageDetector):
             score, m = graph(x[start : start + batch_size].to(self.device_))
             scores.append(score.cpu().numpy())
             maps.append(m.cpu().numpy())
+            progress.report("scoring", min(start + batch_size, len(x)), len(x))
         return np.concatenate(scores).astype(np.float64), np.concatenate(maps).astype(np.float64)
 
     def _maps(self, x: Tensor) -> np.ndarray:
@@ -225,6 +235,7 @@ class FastFlowDetector(BaseImageDetector):
 
     def _save_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         state, arrays = super()._save_state()
+        state.update(self._backbone_state())
         for i, flow in enumerate(self.flows_):
             arrays.update(prefixed(f"flow{i}", {k: v.cpu().numpy() for k, v in flow.state_dict().items()}))
         return state, arrays
@@ -232,7 +243,7 @@ class FastFlowDetector(BaseImageDetector):
     def _load_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
         super()._load_state(state, arrays)
         self.device_ = resolve_device(self.device)
-        self.backbone_ = None
+        self._load_backbone_state(state)
         flows = self._new_flows()
         for i, flow in enumerate(flows):
             flow.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in unprefixed(f"flow{i}", arrays).items()})

@@ -26,31 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from flowad.core.image_maps import gaussian_smooth, upsample
+from flowad.core.image_maps import backbone_input, gaussian_smooth, upsample
 
 __all__ = ["FastFlowScoring", "backbone_input", "fastflow_map", "stage_features"]
-
-
-def backbone_input(x: Tensor, input_size: int | None, margin: int) -> Tensor:
-    """Images as the backbone sees them: ``(N, C, H, W)`` -> ``(N, C, H' + 2m, W' + 2m)``.
-
-    Args:
-        x: Images in [0, 1].
-        input_size: Shorter side after a bilinear resize (aspect ratio kept); None keeps the size.
-        margin: Reflect padding ``m`` added on every side after the resize, in pixels.
-    """
-    if input_size is not None:
-        h, w = x.shape[2], x.shape[3]
-        scale = input_size / min(h, w)
-        size = (max(1, round(h * scale)), max(1, round(w * scale)))
-        if size != (h, w):
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-    if margin:
-        if margin >= min(x.shape[2], x.shape[3]):
-            raise ValueError(f"reflect_margin={margin} must be smaller than the resized image's sides "
-                             f"{tuple(x.shape[2:])}; lower reflect_margin or raise input_size")
-        x = F.pad(x, (margin, margin, margin, margin), mode="reflect")
-    return x
 
 
 def stage_features(backbone: nn.Module, x: Tensor) -> list[Tensor]:
