@@ -9,7 +9,7 @@ from flowad_studies.image_bench import ImageBenchConfig, run_image_bench
 from flowad_studies.image_report import write_image_report
 
 from flowad import io
-from flowad.models import ConvAutoencoderDetector
+from flowad.backbones.efficientnet import backbone_available
 from tests.browser import external_references, open_page
 from tests.cli.runner import flowad
 
@@ -92,26 +92,27 @@ def test_fit_passes_backbone_only_to_models_that_have_one(tmp_path, monkeypatch)
     assert result.returncode == 1
     assert "--backbone is only for models with a feature backbone (fastflow, patchcore), not patchflow" in result.stderr
 
-    import flowad.cli.images as images
 
-    class WithBackbone(ConvAutoencoderDetector):
-        def __init__(self, backbone="efficientnet_lite0", max_epochs=1, contamination="auto", random_state=0):
-            super().__init__(base_channels=4, max_epochs=max_epochs, contamination=contamination,
-                             random_state=random_state)
-            self.backbone = backbone
 
-    saved = []
-    monkeypatch.setattr(images, "image_model", lambda name, **params: WithBackbone(**params))
-    monkeypatch.setattr(images.io, "save", lambda detector, path: saved.append(detector))
-    folder = tmp_path / "set"
-    from flowad.datasets import ImageSet
-    from flowad.datasets.image_folder import write_image_folder
-
-    write_image_folder(folder, train=ImageSet(np.full((4, 16, 16), 100, np.uint8), np.zeros(4, int)))
-    result = flowad("image", "fit", folder, "-m", "fastflow", "--backbone", "timm:resnet18", "-o", "m", "-q",
-                    cwd=tmp_path)
+@pytest.mark.skipif(not backbone_available("lite2"), reason="EfficientNet-Lite2 not installed")
+def test_patchcore_on_lite2_from_the_command_line(tmp_path):
+    assert flowad("data", "textures", tmp_path, "--textures", "gravel", "--crop", "32", "--n-train", "12",
+                  "--seed", "0").returncode == 0
+    folder = tmp_path / "gravel"
+    result = flowad("image", "fit", folder, "-m", "patchcore", "--backbone", "efficientnet_lite2", "-o",
+                    tmp_path / "m", "-q")
     assert result.returncode == 0, result.stderr
-    assert saved[0].backbone == "timm:resnet18"
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["class"] == "PatchCoreDetector" and config["params"]["backbone"] == "efficientnet_lite2"
+    assert config["state"]["backbone_spec_"]["stages"] == ["stride8", "stride16_early"]
+    result = flowad("image", "score", tmp_path / "m", folder, "-o", tmp_path / "s.csv", "--no-report", "-q")
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_csv(tmp_path / "s.csv")) > 0
+    result = flowad("image", "fit", folder, "-m", "patchcore", "--epochs", "3", "-o", tmp_path / "m2")
+    assert result.returncode == 1 and "--epochs is only for models trained by gradient descent" in result.stderr
+    result = flowad("image", "fit", folder, "-m", "patchcore", "--backbone", "resnet18", "-o", tmp_path / "m3")
+    assert result.returncode == 1 and "backbone must be one of" in result.stderr
+    assert not (tmp_path / "m3").exists()
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,7 @@ def test_cli_export_of_a_maf_with_pca_step_and_refusals(tmp_path):
     np.testing.assert_allclose(onnx_scores(tmp_path / "m.onnx", test),
                                detector.score_samples(pd.DataFrame(test, columns=columns)), rtol=1e-5, atol=1e-5)
     io.save(make_detector("iforest").fit(X), tmp_path / "forest")
-    with pytest.raises(TypeError, match="FlowDetector, FlowRatioClassifier and FastFlowDetector"):
+    with pytest.raises(TypeError, match="FlowDetector, FlowRatioClassifier, FastFlowDetector and PatchCoreDetector"):
         export_onnx(io.load(tmp_path / "forest"), tmp_path / "f.onnx")
     with pytest.raises(TypeError, match="fitted"):
         export_onnx(FlowDetector(), tmp_path / "f.onnx")

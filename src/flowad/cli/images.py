@@ -77,9 +77,12 @@ def fit(
         raise ValueError(f"--model must be one of {', '.join(IMAGE_MODELS)}, got {model!r}")
     params: dict = {"random_state": seed,
                     "contamination": contamination if contamination == "auto" else float(contamination)}
-    if epochs is not None:
-        params["max_epochs"] = epochs
     detector = image_model(model, **params)
+    if epochs is not None:
+        if "max_epochs" not in detector.get_params():
+            raise ValueError(f"--epochs is only for models trained by gradient descent, not {model} "
+                             f"(it learns in one pass)")
+        detector.set_params(max_epochs=epochs)
     if backbone is not None:
         if "backbone" not in detector.get_params():
             raise ValueError(f"--backbone is only for models with a feature backbone (fastflow, patchcore), "
@@ -101,7 +104,8 @@ def score(
     size: Size = None,
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Scores per image (.csv or .parquet): file (relative to FOLDER), kind, score (higher = "
-                               "more normal, as in the table commands), p_value, is_anomaly (1 = anomaly, 0 = normal).")] = Path("scores.csv"),
+                               "more normal, as in the table commands), p_value, is_anomaly (1 = anomaly, "
+                               "0 = normal).")] = Path("scores.csv"),
     report: Annotated[Path | None, typer.Option(
         help="HTML page to write: every image with its heatmap, most anomalous first, the threshold, metrics "
              "when FOLDER has labels (default: report.html beside the scores).")] = None,

@@ -47,11 +47,11 @@ def export(
     model_dir: Annotated[Path, typer.Argument(help="Model directory written by 'flowad fit' or 'flowad image fit'.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="ONNX file to write.")] = Path("model.onnx"),
     image_size: Annotated[str | None, typer.Option(
-        help="H,W of the images (FastFlow models: the graph has fixed image sizes).")] = None,
+        help="H,W of the images (FastFlow and PatchCore models: the graph has fixed image sizes).")] = None,
     check: Annotated[bool, typer.Option(help="Compare ONNX Runtime with flowad on random inputs.")] = True,
     quiet: Quiet = False,
 ) -> None:
-    """Export a flow model's scoring graph to ONNX (rows -> log-likelihood; FastFlow: images -> score, map)."""
+    """Export a flow model's scoring graph to ONNX (rows -> log-likelihood; FastFlow and PatchCore: images -> score, map)."""
     import numpy as np
     import pandas as pd
 

@@ -12,6 +12,9 @@
   LayerNorm, 2D flows, margin cut, bilinear upsampling, optional Gaussian blur), in float32 like
   the detector. The image size is fixed at export time (``image_size``); the number of images is
   dynamic.
+- :class:`~flowad.models.PatchCoreDetector`: the same inputs and outputs (backbone, locally aware
+  patch features, distances to the memory bank held in the graph, reweighted image score).
+- A detector whose backbone is itself an ONNX file is refused: that file cannot be part of a graph.
 
 The graphs are the models' own scoring graphs (``scoring_`` of the flow detectors, the FastFlow
 graph), so the export scores as ``score_samples`` does: to rounding where the network is float64,
@@ -33,9 +36,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from flowad.backbones.onnx_file import OnnxBackbone
 from flowad.core.extras import require
 from flowad.core.safe_files import atomic_path
 from flowad.models.fastflow.estimator import FastFlowDetector
+from flowad.models.patchcore.estimator import PatchCoreDetector
 from flowad.models.tabular_flow.estimator import FlowDetector
 from flowad.models.tabular_flow.ratio import FlowRatioClassifier
 
@@ -55,18 +60,23 @@ def _scoring_module(detector, image_size: tuple[int, int] | None) -> tuple[nn.Mo
             raise TypeError("detector must be a fitted FlowRatioClassifier, got an unfitted one")
         graph = copy.deepcopy(detector.scoring_).to("cpu").eval()  # the graph decision_scores runs
         return graph, (torch.zeros(8, detector.n_features_in_, dtype=torch.float64),), ["score"]
-    if isinstance(detector, FastFlowDetector):
+    if isinstance(detector, FastFlowDetector | PatchCoreDetector):
+        kind = type(detector).__name__
         if image_size is None:
-            raise ValueError("image_size (H, W) is needed to export a FastFlowDetector (its graph has fixed sizes)")
+            raise ValueError(f"image_size (H, W) is needed to export a {kind} (its graph has fixed sizes)")
         h, w = (int(v) for v in image_size)
         if h < 16 or w < 16:
             raise ValueError(f"image_size must be at least (16, 16), got {image_size!r}")
+        if not hasattr(detector, "flows_" if kind == "FastFlowDetector" else "memory_bank_"):
+            raise TypeError(f"detector must be a fitted {kind}, got an unfitted one")
+        if isinstance(detector._backbone(), OnnxBackbone):
+            raise TypeError(f"this {kind} runs its backbone from the ONNX file {detector._backbone().name!r}, which "
+                            f"cannot be part of an exported graph; score it with flowad, or export a detector "
+                            f"fitted on the same network as a torch module")
         example = torch.rand(2, detector.n_channels_, h, w, generator=torch.Generator().manual_seed(0))
-        if not hasattr(detector, "flows_"):
-            raise TypeError("detector must be a fitted FastFlowDetector, got an unfitted one")
         graph = copy.deepcopy(detector._graph()).to("cpu").eval()  # the graph score_samples runs
         return graph, (example,), ["score", "anomaly_map"]
-    raise TypeError("ONNX export supports FlowDetector, FlowRatioClassifier and FastFlowDetector, "
+    raise TypeError("ONNX export supports FlowDetector, FlowRatioClassifier, FastFlowDetector and PatchCoreDetector, "
                     f"got {type(detector).__name__}")
 
 
@@ -76,10 +86,10 @@ def export_onnx(detector, path: str | os.PathLike, *, image_size: tuple[int, int
 
     Args:
         detector: A fitted ``FlowDetector`` (input ``x`` ``(N, D)`` float64, output ``score`` ``(N,)``)
-            or ``FastFlowDetector`` (input ``images`` ``(N, C, H, W)`` float32 in [0, 1], outputs
-            ``score`` ``(N,)`` and ``anomaly_map`` ``(N, H, W)``).
+            or ``FastFlowDetector`` / ``PatchCoreDetector`` (input ``images`` ``(N, C, H, W)`` float32 in
+            [0, 1], outputs ``score`` ``(N,)`` and ``anomaly_map`` ``(N, H, W)``).
         path: The ``.onnx`` file to write (replaced atomically).
-        image_size: ``(H, W)`` of the images, FastFlow only.
+        image_size: ``(H, W)`` of the images, image detectors only.
         opset: ONNX opset version.
 
     Returns:

@@ -34,6 +34,7 @@ from flowad.models.tabular_flow import (
 _LAZY = {
     "FastFlowDetector": "flowad.models.fastflow",
     "PatchFlowDetector": "flowad.models.patchflow",
+    "PatchCoreDetector": "flowad.models.patchcore",
     "ConvAutoencoderDetector": "flowad.models.conv_autoencoder",
     "UNet": "flowad.models.unet",
     "UNetSegmenter": "flowad.models.unet",
@@ -55,6 +56,7 @@ __all__ = [
     "IsolationForestDetector",
     "LOFDetector",
     "OneClassSVMDetector",
+    "PatchCoreDetector",
     "PatchFlowDetector",
     "PyODDetector",
     "FlowRatioClassifier",

@@ -72,6 +72,7 @@ def make_detector(name: str, **params) -> BaseDetector:
 #: Image detectors by short name (``flowad image fit --model``) -> (module, class), imported on use.
 IMAGE_MODELS: dict[str, tuple[str, str]] = {
     "fastflow": ("flowad.models.fastflow", "FastFlowDetector"),
+    "patchcore": ("flowad.models.patchcore", "PatchCoreDetector"),
     "patchflow": ("flowad.models.patchflow", "PatchFlowDetector"),
     "autoencoder": ("flowad.models.conv_autoencoder", "ConvAutoencoderDetector"),
 }
