@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from flowad.backbones import backbone_name, resolve_backbone
@@ -19,7 +20,8 @@ __all__ = ["BackboneBinding"]
 
 
 class BackboneBinding:
-    """Mixin for detectors with ``backbone``, ``stages`` and ``device_`` attributes.
+    """Mixin for detectors with ``backbone``, ``stages``, ``input_size``, ``reflect_margin`` and
+    ``device_`` attributes.
 
     Attributes:
         default_strides: Strides whose stages are used when ``stages`` is None.
@@ -27,6 +29,22 @@ class BackboneBinding:
     """
 
     default_strides: tuple[int, ...] = (4, 8, 16)
+
+    def _check_backbone_params(self) -> None:
+        """ValueError naming ``stages``, ``input_size`` or ``reflect_margin`` when one is malformed."""
+        if self.stages is not None and (isinstance(self.stages, str) or not tuple(self.stages)):
+            raise ValueError(f"stages must be None or a non-empty sequence of stage names, got {self.stages!r}")
+        if self.input_size is not None and (not isinstance(self.input_size, int | np.integer) or self.input_size < 8):
+            raise ValueError(f"input_size must be None or an integer >= 8, got {self.input_size!r}")
+        if not isinstance(self.reflect_margin, int | np.integer) or self.reflect_margin < 0:
+            raise ValueError(f"reflect_margin must be a non-negative integer, got {self.reflect_margin!r}")
+
+    def _check_margin(self, stride: int) -> None:
+        """ValueError unless ``reflect_margin`` is a multiple of ``stride`` (of the built backbone)."""
+        backbone = self._backbone()
+        if self.reflect_margin % stride:
+            raise ValueError(f"reflect_margin must be a multiple of {stride} for stages {backbone.stages} of "
+                             f"{backbone.name} (strides {backbone.strides}), got {self.reflect_margin!r}")
 
     def _bind_backbone(self) -> FeatureBackbone:
         """Build the backbone for a new fit and record it."""

@@ -51,7 +51,8 @@ def export(
     check: Annotated[bool, typer.Option(help="Compare ONNX Runtime with flowad on random inputs.")] = True,
     quiet: Quiet = False,
 ) -> None:
-    """Export a flow model's scoring graph to ONNX (rows -> log-likelihood; FastFlow and PatchCore: images -> score, map)."""
+    """Export a model's scoring graph to ONNX (flows: rows -> log-likelihood; FastFlow, PatchCore: images ->
+    score, map)."""
     import numpy as np
     import pandas as pd
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
+from flowad.core import progress
 from flowad.core.calibration import Calibration
 from flowad.core.estimator import contamination_value, finite_scores
 from flowad.core.splits import HOLDOUT_FRACTION
@@ -175,6 +176,19 @@ class BaseImageDetector(BaseEstimator):
         """``(score_samples(images), anomaly_map(images))`` from one pass."""
         scores, maps = self._scores_and_maps(self._checked(images))
         return finite_scores(scores), -finite_scores(-maps)
+
+    @torch.no_grad()
+    def _run_graph(self, graph, x: torch.Tensor, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image scores ``(N,)`` and maps ``(N, H, W)`` (float64) from a scoring graph (a module
+        ``images -> (score, map)``) run ``batch_size`` images at a time on ``device_``, reporting
+        progress as ``"scoring"``."""
+        scores, maps = [], []
+        for start in range(0, len(x), batch_size):
+            score, m = graph(x[start : start + batch_size].to(self.device_))
+            scores.append(score.cpu().numpy())
+            maps.append(m.cpu().numpy())
+            progress.report("scoring", min(start + batch_size, len(x)), len(x))
+        return np.concatenate(scores).astype(np.float64), np.concatenate(maps).astype(np.float64)
 
     def _score(self, x: torch.Tensor) -> np.ndarray:
         return finite_scores(self._scores_and_maps(x)[0])

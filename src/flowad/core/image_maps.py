@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["backbone_input", "extract_patches", "gaussian_smooth", "padding_for_patches", "patch_average_map",
-           "upsample"]
+__all__ = ["aggregate_map_tensor", "backbone_input", "extract_patches", "gaussian_smooth", "padding_for_patches",
+           "patch_average_map", "upsample"]
 
 
 def padding_for_patches(size: int, patch: int, stride: int) -> int:
@@ -98,3 +98,13 @@ def backbone_input(x: Tensor, input_size: int | None, margin: int) -> Tensor:
                              f"{tuple(x.shape[2:])}; lower reflect_margin or raise input_size")
         x = F.pad(x, (margin, margin, margin, margin), mode="reflect")
     return x
+
+
+def aggregate_map_tensor(maps: Tensor, how: str = "max") -> Tensor:
+    """One anomaly value per map inside a torch graph: ``(N, H, W) -> (N,)``, the maximum
+    (``"max"``) or the mean of the top 1% of pixels (``"top1_mean"``)."""
+    flat = maps.flatten(1)
+    if how == "max":
+        return flat.amax(1)
+    k = max(1, int(math.ceil(0.01 * flat.shape[1])))
+    return torch.topk(flat, k, dim=1).values.mean(1)

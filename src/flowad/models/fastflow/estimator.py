@@ -120,20 +120,8 @@ class FastFlowDetector(BackboneBinding, BaseImageDetector):
     default_strides = (4, 8, 16)
 
     def _check_params(self) -> None:
-        if self.stages is not None and (isinstance(self.stages, str) or not tuple(self.stages)):
-            raise ValueError(f"stages must be None or a non-empty sequence of stage names, got {self.stages!r}")
+        self._check_backbone_params()
         self._check_at_least_one("steps")
-        if self.input_size is not None and (not isinstance(self.input_size, int | np.integer) or self.input_size < 8):
-            raise ValueError(f"input_size must be None or an integer >= 8, got {self.input_size!r}")
-        if not isinstance(self.reflect_margin, int | np.integer) or self.reflect_margin < 0:
-            raise ValueError(f"reflect_margin must be a non-negative integer, got {self.reflect_margin!r}")
-
-    def _check_margin(self) -> None:
-        backbone = self._backbone()
-        largest = max(backbone.strides)
-        if self.reflect_margin % largest:
-            raise ValueError(f"reflect_margin must be a multiple of the largest stage stride ({largest} for stages "
-                             f"{backbone.stages} of {backbone.name}), got {self.reflect_margin!r}")
 
     def _features(self, x: Tensor, batch_size: int = 16) -> list[Tensor]:
         """Standardised feature maps per stage, margin included, for images ``(N, C, H, W)``."""
@@ -158,8 +146,8 @@ class FastFlowDetector(BackboneBinding, BaseImageDetector):
     def _fit(self, x: Tensor, rng: np.random.Generator, negatives: tuple[Tensor, Tensor] | None = None) -> None:
         self._check_params()
         self.device_ = resolve_device(self.device)
-        self._bind_backbone()
-        self._check_margin()
+        backbone = self._bind_backbone()
+        self._check_margin(max(backbone.strides))
         features = self._features(x)
         train_idx, val_idx = holdout_split(len(x), rng)
         seed = int(rng.integers(2**31 - 1))
@@ -219,16 +207,8 @@ class FastFlowDetector(BackboneBinding, BaseImageDetector):
         return FastFlowScoring(self._backbone(), self.flows_, self.input_size, self.reflect_margin,
                                self.smooth_sigma, self.image_score)
 
-    @torch.no_grad()
     def _scores_and_maps(self, x: Tensor, batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
-        graph = self._graph()
-        scores, maps = [], []
-        for start in range(0, len(x), batch_size):
-            score, m = graph(x[start : start + batch_size].to(self.device_))
-            scores.append(score.cpu().numpy())
-            maps.append(m.cpu().numpy())
-            progress.report("scoring", min(start + batch_size, len(x)), len(x))
-        return np.concatenate(scores).astype(np.float64), np.concatenate(maps).astype(np.float64)
+        return self._run_graph(self._graph(), x, batch_size)
 
     def _maps(self, x: Tensor) -> np.ndarray:
         return self._scores_and_maps(x)[1]

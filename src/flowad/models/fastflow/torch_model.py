@@ -20,13 +20,10 @@ Example:
 
 from __future__ import annotations
 
-import math
-
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from flowad.core.image_maps import backbone_input, gaussian_smooth, upsample
+from flowad.core.image_maps import aggregate_map_tensor, backbone_input, gaussian_smooth, upsample
 
 __all__ = ["FastFlowScoring", "backbone_input", "fastflow_map", "stage_features"]
 
@@ -79,10 +76,4 @@ class FastFlowScoring(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         maps = self.maps(x)
-        flat = maps.flatten(1)
-        if self.image_score == "max":
-            aggregate = flat.amax(1)
-        else:
-            k = max(1, int(math.ceil(0.01 * flat.shape[1])))
-            aggregate = torch.topk(flat, k, dim=1).values.mean(1)
-        return -aggregate, maps
+        return -aggregate_map_tensor(maps, self.image_score), maps

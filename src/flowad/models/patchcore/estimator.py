@@ -94,15 +94,10 @@ class PatchCoreDetector(BackboneBinding, BaseImageDetector):
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        if self.stages is not None and (isinstance(self.stages, str) or not tuple(self.stages)):
-            raise ValueError(f"stages must be None or a non-empty sequence of stage names, got {self.stages!r}")
+        self._check_backbone_params()
         if not 0 < float(self.coreset_ratio) <= 1:
             raise ValueError(f"coreset_ratio must be in (0, 1], got {self.coreset_ratio!r}")
         self._check_at_least_one("max_bank", "max_patches", "projection_dim", "reweight_neighbours")
-        if self.input_size is not None and (not isinstance(self.input_size, int | np.integer) or self.input_size < 8):
-            raise ValueError(f"input_size must be None or an integer >= 8, got {self.input_size!r}")
-        if not isinstance(self.reflect_margin, int | np.integer) or self.reflect_margin < 0:
-            raise ValueError(f"reflect_margin must be a non-negative integer, got {self.reflect_margin!r}")
 
     def _patches(self, x: Tensor) -> Tensor:
         """Locally aware patch features ``(N, D, h, w)`` of prepared images, margin cut off."""
@@ -115,9 +110,7 @@ class PatchCoreDetector(BackboneBinding, BaseImageDetector):
         self._check_params()
         self.device_ = resolve_device(self.device)
         backbone = self._bind_backbone()
-        if self.reflect_margin % backbone.strides[0]:
-            raise ValueError(f"reflect_margin must be a multiple of the finest stage stride ({backbone.strides[0]} for "
-                             f"stages {backbone.stages} of {backbone.name}), got {self.reflect_margin!r}")
+        self._check_margin(backbone.strides[0])
         batch = int(self.batch_size)
         candidates, per_image = [], None
         with torch.no_grad():
@@ -148,17 +141,8 @@ class PatchCoreDetector(BackboneBinding, BaseImageDetector):
                                              self.reflect_margin, self.smooth_sigma, self.image_score)
         return self.scoring_
 
-    @torch.no_grad()
     def _scores_and_maps(self, x: Tensor, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        graph = self._graph()
-        batch = int(batch_size or self.batch_size)
-        scores, maps = [], []
-        for start in range(0, len(x), batch):
-            score, m = graph(x[start : start + batch].to(self.device_))
-            scores.append(score.cpu().numpy())
-            maps.append(m.cpu().numpy())
-            progress.report("scoring", min(start + batch, len(x)), len(x))
-        return np.concatenate(scores).astype(np.float64), np.concatenate(maps).astype(np.float64)
+        return self._run_graph(self._graph(), x, int(batch_size or self.batch_size))
 
     def _maps(self, x: Tensor) -> np.ndarray:
         return self._scores_and_maps(x)[1]

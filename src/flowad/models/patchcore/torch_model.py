@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from flowad.core.image_maps import backbone_input, gaussian_smooth, upsample
+from flowad.core.image_maps import aggregate_map_tensor, backbone_input, gaussian_smooth, upsample
 
 __all__ = ["PatchCoreScoring", "greedy_coreset", "local_patches", "nearest_in_bank"]
 
@@ -151,10 +151,5 @@ class PatchCoreScoring(nn.Module):
             weight = 1.0 - torch.softmax(gaps, dim=1)[:, 0]
             aggregate = weight * top
         else:
-            flat = maps.flatten(1)
-            if self.image_score == "max":
-                aggregate = flat.amax(1)
-            else:
-                k = max(1, int(math.ceil(0.01 * flat.shape[1])))
-                aggregate = torch.topk(flat, k, dim=1).values.mean(1)
+            aggregate = aggregate_map_tensor(maps, self.image_score)
         return -aggregate, maps
