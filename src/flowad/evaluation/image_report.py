@@ -207,7 +207,9 @@ def _checked(files, kinds, images, maps, scores, p_values, masks):
 
 
 def _number(value: float) -> str:
-    return "none (no image can be flagged)" if not math.isfinite(value) or abs(value) > 1e300 else f"{value:.4g}"
+    if not math.isfinite(value) or abs(value) > 1e300:
+        return "none: too few held-out normal images for this rate (fit on more, or raise contamination)"
+    return f"{value:.4g}"
 
 
 def _table(rows: Sequence[tuple[str, object]], css: str) -> str:
@@ -217,17 +219,18 @@ def _table(rows: Sequence[tuple[str, object]], css: str) -> str:
 
 def _facts(model, n: int, threshold: float, contamination: float | None) -> str:
     rows = [(k, v) for k, v in (model or {}).items() if v is not None]
-    rows += [("images scored", f"{n:,}"), ("threshold on score", _number(threshold))]
+    rows += [("images scored", f"{n:,}"), ("threshold on anomaly score", _number(threshold))]
     if contamination is not None:
         rows.append(("calibrated to flag", f"{contamination:.2%} of normal images"))
     return _table(rows, "t kv")
 
 
 def _explanation(contamination: float | None, has_p: bool, has_metrics: bool) -> str:
-    rule = "score is above the threshold"
+    rule = "anomaly score is above the threshold"
     if has_p and contamination is not None:
         rule += f", i.e. its p-value is at most {contamination:g}"
-    text = ("Score: the image's anomaly score, higher = more anomalous (minus the model's score_samples). "
+    text = ("Anomaly score: higher = more anomalous; it is minus the score column of the scores file "
+            "(score_samples, higher = more normal, as for tables). "
             "p-value: the share of held-out normal training images that scored at least as high (small = "
             f"unusual). An image is flagged when its {rule}.")
     if has_metrics:
@@ -251,8 +254,12 @@ def _legend(low: float, high: float, with_masks: bool) -> str:
 
 
 def _threshold_line(threshold: float, n_flagged: int) -> str:
-    text = (f"threshold {_number(threshold)}: images above are flagged ({n_flagged}), images below are not"
-            if n_flagged else f"threshold {_number(threshold)}: no image scores above it, none is flagged")
+    if not math.isfinite(threshold) or abs(threshold) > 1e300:
+        text = f"no threshold: {_number(threshold)[6:]}; none is flagged"
+    elif n_flagged:
+        text = f"threshold {_number(threshold)}: images above are flagged ({n_flagged}), images below are not"
+    else:
+        text = f"threshold {_number(threshold)}: no image scores above it, none is flagged"
     return f"<div class='threshold'>{html.escape(text)}</div>"
 
 
@@ -262,7 +269,7 @@ def _card(rank: int, file: str, kind: str, score: float, p_value: float | None, 
     name = html.escape(str(file))
     return (f"<figure class='card{' flagged' if flagged else ''}'><img alt=\"{name}\" src=\"{png_uri(png)}\">"
             f"<figcaption>{flag}<b>#{rank}</b> {html.escape(str(kind))}<div class='file'>{name}</div>"
-            f"score <b>{score:.4g}</b> &middot; p-value {p_text}</figcaption></figure>")
+            f"anomaly score <b>{score:.4g}</b> &middot; p-value {p_text}</figcaption></figure>")
 
 
 def _thumbnail(image: np.ndarray, heat: np.ndarray, mask: np.ndarray | None, low: float, high: float,
