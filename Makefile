@@ -74,9 +74,14 @@ bench-mvtec: install
 	$(BENCH) --suite mvtec_resnet18 --protocols oneclass --detectors $(SUITE_DETS) \
 		-o docs/results/bench/mvtec_oneclass
 
+# Image models on the texture set and Fashion-MNIST; MODEL@BACKBONE rows use EfficientNet-Lite2.
+IMAGE_MODELS := fastflow,patchcore,patchflow,autoencoder,fastflow@efficientnet_lite2,patchcore@efficientnet_lite2
 bench-images: install
-	$(VENV)/bin/flowad study image-bench --threads 1 --max-train 500 --max-test 1000 --quiet -o docs/results/images
+	$(VENV)/bin/flowad study image-bench --threads 1 --max-train 500 --max-test 1000 --quiet \
+		--models $(IMAGE_MODELS) -o docs/results/images
 	$(PY) benchmarks/texture_feature_ceiling.py --out docs/results/images
+	$(PY) benchmarks/texture_feature_ceiling.py --backbone efficientnet_lite2 --out docs/results/images
+	$(PY) benchmarks/patchcore_memory.py --out docs/results/images
 
 bench-iact: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/iact.py --out docs/results/iact

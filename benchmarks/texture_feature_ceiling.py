@@ -1,4 +1,4 @@
-"""How far can EfficientNet-Lite0's features separate each texture defect from normal texture?
+"""How far can a backbone's features separate each texture defect from normal texture?
 
 FastFlow's maps can only be as good as the features under them. This benchmark asks the features
 directly, with no flow: for each texture of the built-in defect set and each backbone tap, one
@@ -9,9 +9,11 @@ and the map is upsampled to the crop. Reported per tap: image ROC-AUC (map maxim
 and pixel ROC-AUC per defect kind (that kind's crops and the good crops), raw and after a Gaussian
 blur of 4 px. A kind that no tap separates is out of reach for a density model over these features.
 
-Writes ``feature_ceiling.jsonl`` / ``.md`` under ``--out``.
+Writes ``feature_ceiling.jsonl`` / ``.md`` under ``--out`` for the default backbone
+(EfficientNet-Lite0), ``feature_ceiling_<backbone>.jsonl`` / ``.md`` for another (``--backbone``,
+any name :func:`flowad.backbones.resolve_backbone` takes).
 
-Usage: python benchmarks/texture_feature_ceiling.py --textures grass --out docs/results/images
+Usage: python benchmarks/texture_feature_ceiling.py --textures grass --backbone efficientnet_lite2 --out docs/results/images
 """
 
 from __future__ import annotations
@@ -24,19 +26,25 @@ import numpy as np
 import pandas as pd
 import torch
 
-from flowad.backbones.efficientnet import STAGES, EfficientNetLite0Features
+from flowad.backbones import FeatureBackbone, resolve_backbone
 from flowad.core.image_maps import gaussian_smooth, upsample
 from flowad.datasets.textures import TEXTURE_DEFECTS, TEXTURES, make_texture_set
 from flowad.evaluation.image_metrics import image_roc_auc, pixel_roc_auc
 from flowad.evaluation.markdown import markdown_table
-from flowad.models.fastflow.torch_model import backbone_input, stage_features
+from flowad.core.image_maps import backbone_input
+from flowad.models.fastflow.torch_model import stage_features
 
-#: Backbone taps: FastFlow's stages (``flowad.backbones.efficientnet.STAGES``) up to stride 16.
-TAPS = tuple(name for name, (_, stride, _) in STAGES.items() if stride <= 16)
 INPUT_SIZE, MARGIN = 256, 32
+DEFAULT_BACKBONE = "efficientnet_lite0"
 
 
-def tap_features(backbone: EfficientNetLite0Features, images: np.ndarray,
+def taps(name: str) -> FeatureBackbone:
+    """The backbone with every stage up to stride 16 (those FastFlow can use)."""
+    catalogue = resolve_backbone(name).catalogue
+    return resolve_backbone(name, tuple(k for k, (stride, _) in catalogue.items() if stride <= 16))
+
+
+def tap_features(backbone: FeatureBackbone, images: np.ndarray,
                  batch_size: int = 16) -> dict[str, torch.Tensor]:
     """Features ``(N, C, h, w)`` (margin included) of uint8 crops ``(N, H, W)`` per tap, as FastFlow sees them."""
     x = torch.as_tensor(images, dtype=torch.float32)[:, None] / 255
@@ -71,29 +79,29 @@ def evaluate(test, maps: torch.Tensor) -> dict:
     return row
 
 
-def run(textures: list[str], seed: int, out: Path) -> list[dict]:
+def run(textures: list[str], seed: int, out: Path, backbone_name: str = DEFAULT_BACKBONE) -> list[dict]:
     torch.set_num_threads(1)
-    backbone = EfficientNetLite0Features(TAPS)
+    backbone = taps(backbone_name)
     rows = []
     for texture in textures:
         train, test = make_texture_set(texture, random_state=seed)
         train_features, test_features = tap_features(backbone, train.images), tap_features(backbone, test.images)
-        for name in TAPS:
-            stride = STAGES[name][1]
+        for name, stride in zip(backbone.stages, backbone.strides, strict=True):
             maps = gaussian_map(train_features[name], test_features[name], stride, test.images.shape[1:])
-            rows.append({"texture": texture, "tap": name, "channels": int(test_features[name].shape[1]),
+            rows.append({"texture": texture, "backbone": backbone_name, "tap": name, "channels": int(test_features[name].shape[1]),
                          "seed": seed, **evaluate(test, maps)})
             print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in rows[-1].items()}), flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "feature_ceiling.jsonl", "w") as sink:
+    stem = "feature_ceiling" if backbone_name == DEFAULT_BACKBONE else f"feature_ceiling_{backbone_name}"
+    with open(out / f"{stem}.jsonl", "w") as sink:
         sink.writelines(json.dumps(row) + "\n" for row in rows)
-    write_markdown(pd.DataFrame(rows), out / "feature_ceiling.md", seed)
+    write_markdown(pd.DataFrame(rows), out / f"{stem}.md", seed, backbone_name)
     return rows
 
 
-def write_markdown(frame: pd.DataFrame, path: Path, seed: int) -> None:
+def write_markdown(frame: pd.DataFrame, path: Path, seed: int, backbone_name: str = DEFAULT_BACKBONE) -> None:
     columns = ["image_roc_auc", "pixel_roc_auc", *[f"pixel_{k}" for k in TEXTURE_DEFECTS]]
-    parts = [f"# Feature ceiling: one Gaussian per EfficientNet-Lite0 tap, no flow (seed {seed})\n",
+    parts = [f"# Feature ceiling: one Gaussian per {backbone_name} tap, no flow (seed {seed})\n",
              "Written by `benchmarks/texture_feature_ceiling.py`; squared Mahalanobis distance per position, "
              "image score = map maximum; `pixel_<kind>` = pixel ROC-AUC on that kind's crops and the good crops.\n"]
     for label, title in (("raw", "raw maps"), ("blur4", "maps blurred with a 4 px Gaussian")):
@@ -108,9 +116,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--textures", default=",".join(TEXTURES))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE)
     parser.add_argument("--out", type=Path, default=Path("runs/feature_ceiling"))
     args = parser.parse_args()
-    run([t for t in args.textures.split(",") if t], args.seed, args.out)
+    run([t for t in args.textures.split(",") if t], args.seed, args.out, args.backbone)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ def run_all(quick: Quick = False, output: Out = DEFAULT_OUT, seed: Seed = 0, thr
 
 @command(study_app, "image-bench")
 def image_bench(
-    models: Annotated[str, typer.Option(help="Comma-separated image models.")] = ",".join(IMAGE_MODELS),
+    models: Annotated[str, typer.Option(help="Comma-separated image models, each optionally as MODEL@BACKBONE "
+                                             "(patchcore@efficientnet_lite2).")] = ",".join(IMAGE_MODELS),
     texture_names: Annotated[str, typer.Option(
         "--textures", help="Comma-separated textures ('' for none).")] = ",".join(TEXTURES),
     digit_sets: Annotated[str, typer.Option(help="fashion_mnist and/or mnist ('' for none).")] = "fashion_mnist",
@@ -73,6 +74,7 @@ def image_bench(
     max_train: Annotated[int, typer.Option(help="Training images per digit task.")] = 1000,
     max_test: Annotated[int, typer.Option(help="Test images per digit task (stratified).")] = 2000,
     threads: Annotated[int, typer.Option(help="torch threads for the run.")] = 1,
+    seed: Seed = 0,
     output: Annotated[Path, typer.Option("--output", "-o", help="Results and report folder.")] = Path(
         "runs/image_bench"),
     quiet: Quiet = False,
@@ -87,6 +89,7 @@ def image_bench(
         digit_max_train=max_train,
         digit_max_test=max_test,
         torch_threads=threads,
+        seed=seed,
     )
     with progress_bar(quiet) as progress:
         task = progress.add_task("image bench", total=None, status="")

@@ -40,7 +40,8 @@ class ImageBenchConfig:
     """What to run.
 
     Attributes:
-        models: Names from :data:`flowad.models.registry.IMAGE_MODELS`.
+        models: Names from :data:`flowad.models.registry.IMAGE_MODELS`, each optionally with
+            ``@BACKBONE`` (``"patchcore@efficientnet_lite2"``) for models with a feature backbone.
         textures: Texture sets (see :func:`flowad.datasets.make_texture_set`).
         texture_options: Passed to ``make_texture_set`` (``n_train``, ``crop``, ...).
         digit_sets: ``"fashion_mnist"`` and/or ``"mnist"``: one-class tasks, each class normal in turn.
@@ -74,10 +75,17 @@ class ImageBenchConfig:
 
 
 def _model(config: ImageBenchConfig, name: str, task: str):
-    if name not in IMAGE_MODELS:
-        raise ValueError(f"models must be names from {sorted(IMAGE_MODELS)}, got {name!r}")
-    params = {**config.params.get(name, {}), **config.params.get(f"{task}:{name}", {}), "random_state": config.seed}
-    return image_model(name, **params)
+    """The detector a model entry names: ``"fastflow"``, or ``"fastflow@efficientnet_lite2"`` for
+    another backbone than the default."""
+    model, _, backbone = name.partition("@")
+    if model not in IMAGE_MODELS:
+        raise ValueError(f"models must be names from {sorted(IMAGE_MODELS)} (with @BACKBONE where the model "
+                         f"has one), got {name!r}")
+    params = {**config.params.get(model, {}), **config.params.get(f"{task}:{model}", {}),
+              **config.params.get(name, {}), "random_state": config.seed}
+    if backbone:
+        params["backbone"] = backbone
+    return image_model(model, **params)
 
 
 def _pad(images: np.ndarray, size: int) -> np.ndarray:
@@ -219,8 +227,7 @@ def run_image_bench(config: ImageBenchConfig, out_dir: str | Path,
         on_job: Called with a short description before each job (progress display).
     """
     for name in config.models:
-        if name not in IMAGE_MODELS:
-            raise ValueError(f"models must be names from {sorted(IMAGE_MODELS)}, got {name!r}")
+        _model(config, name, "texture")  # every name is checked before the first job
     out = Path(out_dir)
     (out / "maps").mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"

@@ -83,3 +83,16 @@ def test_bad_parameters_are_named(param, value):
     images = _stripes(12, np.random.default_rng(0))
     with pytest.raises(ValueError, match=param):
         PatchCoreDetector(**{"backbone": TinyBackbone(), "input_size": None, param: value}).fit(images)
+
+
+def test_feature_extraction_and_scoring_report_progress_per_batch():
+    from flowad.core.progress import listen
+
+    seen = []
+    images = _stripes(20, np.random.default_rng(0))
+    with listen(lambda task, done, total: seen.append((task, done, total))):
+        detector = PatchCoreDetector(backbone=TinyBackbone(), input_size=None, batch_size=4).fit(images)
+        detector.score_samples(images[:6])
+    features = [s for s in seen if s[0] == "features"]
+    assert [d for _, d, _ in features] == [4, 8, 12, 16, 18] and features[-1][2] == 18  # 2 held out for the threshold
+    assert ("scoring", 6, 6) in seen and ("scoring", 4, 6) in seen
