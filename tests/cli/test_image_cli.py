@@ -154,3 +154,16 @@ def test_image_bench_rows_resume_and_report(tmp_path):
     assert "pixel_roc_auc" in text and "ratio to autoencoder" in text and "mnist one-class" in text
     assert (tmp_path / "heatmaps_brick.png").is_file() and (tmp_path / "small_defects.png").is_file()
     assert page.read_text().count("data:image/png;base64") == 2
+
+
+def test_image_bench_model_names_can_carry_a_backbone():
+    from flowad_studies.image_bench import _model
+
+    config = ImageBenchConfig(params={"patchcore": {"max_bank": 10}, "patchcore@efficientnet_lite2": {"max_bank": 20}})
+    detector = _model(config, "patchcore@efficientnet_lite2", "texture")
+    assert detector.backbone == "efficientnet_lite2" and detector.max_bank == 20
+    assert _model(config, "patchcore", "texture").max_bank == 10
+    with pytest.raises(ValueError, match="with @BACKBONE"):
+        _model(config, "resnet@x", "texture")
+    with pytest.raises(ValueError, match="invalid parameters"):
+        _model(config, "patchflow@efficientnet_lite2", "texture")  # no backbone parameter

@@ -85,4 +85,7 @@ def image_model(name: str, **params):
     if name not in IMAGE_MODELS:
         raise ValueError(f"image model must be one of {list(IMAGE_MODELS)}, got {name!r}")
     module, cls = IMAGE_MODELS[name]
-    return getattr(importlib.import_module(module), cls)(**params)
+    try:
+        return getattr(importlib.import_module(module), cls)(**params)
+    except TypeError as err:
+        raise ValueError(f"invalid parameters for image model {name!r}: {err}") from err
