@@ -82,6 +82,7 @@ bench-images: install
 	$(PY) benchmarks/texture_feature_ceiling.py --out docs/results/images
 	$(PY) benchmarks/texture_feature_ceiling.py --backbone efficientnet_lite2 --out docs/results/images
 	$(PY) benchmarks/patchcore_memory.py --out docs/results/images
+	$(PY) benchmarks/image_latency.py --out docs/results/images
 
 bench-iact: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/iact.py --out docs/results/iact

@@ -13,7 +13,9 @@ Writes ``feature_ceiling.jsonl`` / ``.md`` under ``--out`` for the default backb
 (EfficientNet-Lite0), ``feature_ceiling_<backbone>.jsonl`` / ``.md`` for another (``--backbone``,
 any name :func:`flowad.backbones.resolve_backbone` takes).
 
-Usage: python benchmarks/texture_feature_ceiling.py --textures grass --backbone efficientnet_lite2 --out docs/results/images
+Usage:
+    python benchmarks/texture_feature_ceiling.py --textures grass --backbone efficientnet_lite2 \\
+        --out docs/results/images
 """
 
 from __future__ import annotations
@@ -27,11 +29,10 @@ import pandas as pd
 import torch
 
 from flowad.backbones import FeatureBackbone, resolve_backbone
-from flowad.core.image_maps import gaussian_smooth, upsample
+from flowad.core.image_maps import backbone_input, gaussian_smooth, upsample
 from flowad.datasets.textures import TEXTURE_DEFECTS, TEXTURES, make_texture_set
 from flowad.evaluation.image_metrics import image_roc_auc, pixel_roc_auc
 from flowad.evaluation.markdown import markdown_table
-from flowad.core.image_maps import backbone_input
 from flowad.models.fastflow.torch_model import stage_features
 
 INPUT_SIZE, MARGIN = 256, 32
@@ -88,7 +89,8 @@ def run(textures: list[str], seed: int, out: Path, backbone_name: str = DEFAULT_
         train_features, test_features = tap_features(backbone, train.images), tap_features(backbone, test.images)
         for name, stride in zip(backbone.stages, backbone.strides, strict=True):
             maps = gaussian_map(train_features[name], test_features[name], stride, test.images.shape[1:])
-            rows.append({"texture": texture, "backbone": backbone_name, "tap": name, "channels": int(test_features[name].shape[1]),
+            rows.append({"texture": texture, "backbone": backbone_name, "tap": name,
+                         "channels": int(test_features[name].shape[1]),
                          "seed": seed, **evaluate(test, maps)})
             print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in rows[-1].items()}), flush=True)
     out.mkdir(parents=True, exist_ok=True)

@@ -66,11 +66,22 @@ def test_backbone_override_is_only_for_image_models(tmp_path):
         io.load(tmp_path / "m", backbone=TinyBackbone())
 
 
-def test_patchcore_exports_to_onnx_with_the_same_scores(tmp_path):
+def _tapped():
+    from torch import nn
+
+    from flowad.backbones import ModuleBackbone
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.Tanh(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                        nn.Tanh(), nn.Conv2d(16, 4, 3, stride=2, padding=1))
+    return ModuleBackbone(net, taps=("1", "3"))  # sub-modules by forward hooks, the last layer skipped
+
+
+@pytest.mark.parametrize("backbone", [lambda: TinyBackbone(0), _tapped], ids=["named-outputs", "taps"])
+def test_patchcore_exports_to_onnx_with_the_same_scores(backbone, tmp_path):
     pytest.importorskip("onnxscript")
     from flowad.deploy.onnx_export import export_onnx, onnx_scores
 
-    detector = PatchCoreDetector(backbone=TinyBackbone(0), input_size=None, max_patches=2000).fit(_images(12))
+    detector = PatchCoreDetector(backbone=backbone(), input_size=None, max_patches=2000).fit(_images(12))
     test = _images(3, seed=2)
     path = export_onnx(detector, tmp_path / "pc.onnx", image_size=(32, 32))
     import onnxruntime as ort

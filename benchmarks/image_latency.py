@@ -1,0 +1,68 @@
+"""CPU latency per 256 px image of each image model's scoring graph, all in one process on one
+thread, so the numbers compare: FastFlow and PatchCore on EfficientNet-Lite0 and Lite2 at their
+default sizes (PatchCore with a full 16,384-feature bank). The cost of a graph depends on its shapes,
+not on what it learnt, so the flows are untrained and the bank is random: no fit is timed.
+
+Usage: python benchmarks/image_latency.py --out docs/results/images
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from flowad.backbones import resolve_backbone
+from flowad.flows.fastflow2d import FastFlow2d
+from flowad.models.fastflow.torch_model import FastFlowScoring
+from flowad.models.patchcore.torch_model import PatchCoreScoring
+
+
+def graphs(backbone_name: str) -> dict[str, torch.nn.Module]:
+    flow_backbone = resolve_backbone(backbone_name, default_strides=(4, 8, 16))
+    flows = [FastFlow2d(c, 8, 1.0, 2.0, False, i) for i, c in enumerate(flow_backbone.channels)]
+    core_backbone = resolve_backbone(backbone_name, default_strides=(8, 16))
+    dim = sum(core_backbone.channels)
+    bank = torch.randn(16_384, dim, generator=torch.Generator().manual_seed(0))
+    neighbours = torch.randint(16_384, (16_384, 9), generator=torch.Generator().manual_seed(1))
+    return {f"fastflow@{backbone_name}": FastFlowScoring(flow_backbone, flows, 256, 32).eval(),
+            f"patchcore@{backbone_name}": PatchCoreScoring(core_backbone, bank, neighbours, 256, 0).eval()}
+
+
+def seconds_per_image(graph: torch.nn.Module, repeats: int) -> float:
+    x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        graph(x)  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            graph(x)
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbones", default="efficientnet_lite0,efficientnet_lite2")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=Path("runs/image_latency"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    for name in args.backbones.split(","):
+        for model, graph in graphs(name).items():
+            rows.append({"model": model, "seconds_per_256px_image": seconds_per_image(graph, args.repeats)})
+            print(json.dumps(rows[-1]), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = ["# Image models: CPU latency per 256 px image", "",
+             f"Written by `benchmarks/image_latency.py`: one process, one torch thread, {args.repeats} images one at a "
+             "time after a warm-up; FastFlow at its defaults (256 px, 32 px margin, 8 couplings per stage), PatchCore "
+             "with a 16,384-feature bank.", "", "| model | seconds per image |", "|---|---|"]
+    lines += [f"| {r['model']} | {r['seconds_per_256px_image']:.3f} |" for r in rows]
+    (args.out / "latency.md").write_text("\n".join(lines) + "\n")
+    (args.out / "latency.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+if __name__ == "__main__":
+    main()
