@@ -25,7 +25,8 @@ def _images(n, seed=0):
 def _detectors(backbone):
     return [FastFlowDetector(backbone=backbone, input_size=None, reflect_margin=8, steps=2, max_epochs=2,
                              batch_size=8, random_state=0),
-            PatchCoreDetector(backbone=backbone, input_size=None, max_patches=2000, random_state=0)]
+            PatchCoreDetector(backbone=backbone, input_size=None, reflect_margin=8, max_patches=2000,
+                              random_state=0)]
 
 
 @pytest.mark.parametrize("index", [0, 1], ids=["fastflow", "patchcore"])
@@ -81,7 +82,8 @@ def test_patchcore_exports_to_onnx_with_the_same_scores(backbone, tmp_path):
     pytest.importorskip("onnxscript")
     from flowad.deploy.onnx_export import export_onnx, onnx_scores
 
-    detector = PatchCoreDetector(backbone=backbone(), input_size=None, max_patches=2000).fit(_images(12))
+    detector = PatchCoreDetector(backbone=backbone(), input_size=None, reflect_margin=8,
+                                 max_patches=2000).fit(_images(12))
     test = _images(3, seed=2)
     path = export_onnx(detector, tmp_path / "pc.onnx", image_size=(32, 32))
     import onnxruntime as ort
@@ -98,7 +100,8 @@ def test_an_onnx_backbone_detector_saves_by_path_and_refuses_export(tmp_path):
     from flowad.deploy.onnx_export import export_onnx
 
     path = _onnx_file(tmp_path / "features.onnx")
-    common = {"input_size": None, "coreset_ratio": 1.0}  # the whole pool as bank: no coreset tie to break
+    # the whole pool as bank: no coreset tie to break
+    common = {"input_size": None, "reflect_margin": 8, "coreset_ratio": 1.0}
     detector = PatchCoreDetector(backbone=str(path), **common).fit(_images(12))
     torch_twin = PatchCoreDetector(backbone=TinyBackbone(0), **common).fit(_images(12))
     test = _images(2, seed=3)

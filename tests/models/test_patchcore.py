@@ -50,8 +50,8 @@ def test_local_patches_average_neighbourhoods_and_align_stages():
 def test_fit_bounds_the_bank_and_the_candidates_and_finds_a_defect():
     rng = np.random.default_rng(0)
     train = _stripes(40, rng)
-    detector = PatchCoreDetector(backbone=TinyBackbone(), input_size=None, coreset_ratio=0.25, max_bank=200,
-                                 max_patches=1000, smooth_sigma=1.0, contamination=0.2).fit(train)
+    detector = PatchCoreDetector(backbone=TinyBackbone(), input_size=None, reflect_margin=8, coreset_ratio=0.25,
+                                 max_bank=200, max_patches=1000, smooth_sigma=1.0, contamination=0.2).fit(train)
     assert detector.n_candidates_ <= 1000 and len(detector.memory_bank_) == 200
     assert detector.memory_bank_.shape[1] == 8 + 16 and detector.bank_neighbours_.shape == (200, 9)
     assert (detector.bank_neighbours_[:, 0] == torch.arange(200)).all()  # each bank feature is its own nearest
@@ -68,7 +68,8 @@ def test_fit_bounds_the_bank_and_the_candidates_and_finds_a_defect():
 def test_reweighting_scales_the_largest_distance_by_a_weight_in_0_1():
     rng = np.random.default_rng(0)
     train, test = _stripes(20, rng), _stripes(3, rng)
-    kwargs = {"backbone": TinyBackbone(), "input_size": None, "smooth_sigma": 0.0, "max_patches": 2000}
+    kwargs = {"backbone": TinyBackbone(), "input_size": None, "reflect_margin": 8, "smooth_sigma": 0.0,
+              "max_patches": 2000}
     plain = PatchCoreDetector(image_score="max", **kwargs).fit(train)
     weighted = PatchCoreDetector(**kwargs).fit(train)
     raw = -plain.score_samples(test)
@@ -82,7 +83,8 @@ def test_reweighting_scales_the_largest_distance_by_a_weight_in_0_1():
 def test_bad_parameters_are_named(param, value):
     images = _stripes(12, np.random.default_rng(0))
     with pytest.raises(ValueError, match=param):
-        PatchCoreDetector(**{"backbone": TinyBackbone(), "input_size": None, param: value}).fit(images)
+        params = {"backbone": TinyBackbone(), "input_size": None, "reflect_margin": 8, param: value}
+        PatchCoreDetector(**params).fit(images)
 
 
 def test_feature_extraction_and_scoring_report_progress_per_batch():
@@ -91,7 +93,8 @@ def test_feature_extraction_and_scoring_report_progress_per_batch():
     seen = []
     images = _stripes(20, np.random.default_rng(0))
     with listen(lambda task, done, total: seen.append((task, done, total))):
-        detector = PatchCoreDetector(backbone=TinyBackbone(), input_size=None, batch_size=4).fit(images)
+        detector = PatchCoreDetector(backbone=TinyBackbone(), input_size=None, reflect_margin=8,
+                                     batch_size=4).fit(images)
         detector.score_samples(images[:6])
     features = [s for s in seen if s[0] == "features"]
     assert [d for _, d, _ in features] == [4, 8, 12, 16, 18] and features[-1][2] == 18  # 2 held out for the threshold

@@ -34,7 +34,8 @@ class PatchCoreDetector(BackboneBinding, BaseImageDetector):
             at strides 8 and 16 of a named backbone (the middle of the network, as in the paper).
         input_size: Shorter image side after a bilinear resize, before the backbone; None keeps the size.
         reflect_margin: Pixels mirrored outwards on every side before the backbone, cut from the
-            maps again; a multiple of the finest stage's stride.
+            maps again; a multiple of the finest stage's stride. Without it the backbone's zero
+            padding makes borders look unlike any training patch (0: none).
         coreset_ratio: Share of the candidate patches kept in the memory bank (0 < r <= 1).
         max_bank: Most features in the bank.
         max_patches: Most candidate patches kept from the training images for the coreset.
@@ -64,7 +65,7 @@ class PatchCoreDetector(BackboneBinding, BaseImageDetector):
         backbone="efficientnet_lite0",
         stages: tuple[str, ...] | None = None,
         input_size: int | None = 256,
-        reflect_margin: int = 0,
+        reflect_margin: int = 32,
         coreset_ratio: float = 0.1,
         max_bank: int = 16_384,
         max_patches: int = 200_000,
