@@ -16,10 +16,10 @@ Example:
     ...         h = self.pool(x)
     ...         return {"s2": h, "s4": self.pool(h)}
     >>> backbone = Halves()
-    >>> [tuple(f.shape) for f in backbone(torch.rand(1, 3, 16, 16))]
-    [(1, 3, 8, 8), (1, 3, 4, 4)]
-    >>> backbone.describe()["strides"]
-    [2, 4]
+    >>> tuple(tuple(f.shape) for f in backbone(torch.rand(1, 3, 16, 16)))
+    ((1, 3, 8, 8), (1, 3, 4, 4))
+    >>> backbone.strides
+    (2, 4)
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ wheels: nothing is downloaded).
 
 Example:
     >>> backbone = EfficientNetLiteFeatures("lite0", ("stride8",))      # doctest: +SKIP
-    >>> [tuple(f.shape) for f in backbone(torch.rand(1, 3, 64, 64))]    # doctest: +SKIP
-    [(1, 40, 8, 8)]
+    >>> tuple(backbone(torch.rand(1, 3, 64, 64))[0].shape)              # doctest: +SKIP
+    (1, 40, 8, 8)
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ Example:
     >>> backbone = ModuleBackbone(net, taps=("1", "2"))           # sub-modules by name
     >>> backbone.catalogue
     {'1': (2, 8), '2': (4, 16)}
-    >>> [tuple(f.shape) for f in backbone(torch.rand(2, 3, 32, 32))]
-    [(2, 8, 16, 16), (2, 16, 8, 8)]
+    >>> tuple(tuple(f.shape) for f in backbone(torch.rand(2, 3, 32, 32)))
+    ((2, 8, 16, 16), (2, 16, 8, 8))
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ class ModuleBackbone(FeatureBackbone):
         stages: Which of its maps to use (names; list outputs are named "0", "1", ...); None: all.
         taps: Instead of the module's outputs, the outputs of these sub-modules (names as in
             ``module.named_modules()``); the network stops after the deepest one.
-        mean, std: Per-channel normalisation applied to images in [0, 1] before ``module``
-            (e.g. :data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`); None: images go in as [0, 1].
+        mean: Per-channel means subtracted from images in [0, 1] before ``module`` (e.g.
+            :data:`IMAGENET_MEAN`); None: images go in as [0, 1].
+        std: Per-channel spreads the centred images are divided by (e.g. :data:`IMAGENET_STD`).
         name: Name recorded in model files (default: ``"module:<class name>"``).
         probe_size: Side of the probe image that measures each stage's stride.
     """

@@ -40,7 +40,8 @@ class OnnxBackbone(FeatureBackbone):
     Args:
         path: The ``.onnx`` file.
         stages: Output names to use; None: every 4D output.
-        mean, std: Per-channel normalisation of images in [0, 1] before the file's graph; None: as is.
+        mean: Per-channel means subtracted from images in [0, 1] before the graph; None: as is.
+        std: Per-channel spreads the centred images are divided by.
         probe_size: Side of the probe image (where the file's input size is not fixed).
     """
 

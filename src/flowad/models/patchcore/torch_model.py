@@ -103,7 +103,8 @@ class PatchCoreScoring(nn.Module):
         bank: Memory bank ``(M, D)``.
         bank_neighbours: ``(M, b)`` indices of each bank feature's ``b`` nearest bank features
             (itself first).
-        input_size, reflect_margin: As for :class:`~flowad.models.PatchCoreDetector`.
+        input_size: As for :class:`~flowad.models.PatchCoreDetector`.
+        reflect_margin: As for :class:`~flowad.models.PatchCoreDetector`.
         smooth_sigma: Gaussian blur of the map in pixels (0: none).
         image_score: ``"reweighted"``, ``"max"`` or ``"top1_mean"``.
     """
