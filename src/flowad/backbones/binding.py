@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from flowad.backbones import backbone_name, resolve_backbone
+from flowad.backbones import resolve_backbone
 from flowad.backbones.base import FeatureBackbone
 
 __all__ = ["BackboneBinding"]
@@ -25,7 +25,7 @@ class BackboneBinding:
 
     Attributes:
         default_strides: Strides whose stages are used when ``stages`` is None.
-        backbone_spec_: The fitted backbone's description (None in files from before flowad 0.4).
+        backbone_spec_: The fitted backbone's description (None in files saved before backbones were recorded).
     """
 
     default_strides: tuple[int, ...] = (4, 8, 16)
@@ -69,9 +69,6 @@ class BackboneBinding:
             backbone.check_matches(recorded)
             self.backbone_ = backbone.to(getattr(self, "device_", torch.device("cpu")))
         return self.backbone_
-
-    def _backbone_label(self) -> str:
-        return backbone_name(self.backbone)
 
     def _backbone_state(self) -> dict:
         spec = getattr(self, "backbone_spec_", None)
