@@ -11,7 +11,12 @@ Candidates (higher = more normal):
   "Why Normalizing Flows Fail to Detect Out-of-Distribution Data", NeurIPS 2020);
 - ``latent_norm``, ``mahalanobis``: distances of the latent code;
 - ``zcombo``: the sum of ``nll`` and ``latent_norm``, each standardised on the training rows;
-- ``latent_knn``: distance to the 5th nearest training code in the latent space.
+- ``latent_knn``: distance to the 5th nearest training code in the latent space;
+- ``input_knn``: distance to the 5th nearest training row in the flow's (scaled) input space;
+- ``hybrid_z``: ``nll`` plus ``-log`` of ``input_knn``, each standardised on the training rows
+  (the training rows' distances leave each row out);
+- ``hybrid_logdens``: the flow's log-density plus the k-NN log-density estimate
+  ``-d log r_k`` (a product of the two density estimates).
 
 Usage:
     python benchmarks/score_variants.py --protocol oneclass --shard 0/2 --out runs/variants/oneclass_0.jsonl
@@ -43,15 +48,22 @@ DEV_SETS = ("thyroid", "cardio", "satellite", "shuttle", "mammography", "pendigi
 
 
 def components(det: FlowDetector, X: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-row score components of a fitted detector: full log-likelihood, flow log-det, z."""
-    inputs, extra, residual = det._terms(X)
+    """Per-row score components of a fitted detector: log-likelihood, flow log-det, z, inputs."""
+    graph = det.scoring_
     with torch.no_grad():
-        z, ladj = det.flow_().transform.call_and_ladj(inputs)
-        logp = det.flow_().log_prob(inputs)
-    return {"loglik": logp.numpy() + extra, "ladj": ladj.numpy(), "z": z.numpy(), "residual": residual}
+        x = torch.as_tensor(X, dtype=torch.float64)
+        inputs, extra, residual = graph.flow_inputs(x)
+        z, ladj = det.flow_().transform.call_and_ladj(inputs)  # the float64 flow
+        loglik = graph.log_likelihood(x)
+    return {
+        "loglik": loglik.numpy(), "ladj": ladj.numpy(), "z": z.numpy(), "residual": residual.numpy(),
+        "inputs": inputs.numpy(),
+    }
 
 
-def scores(det: FlowDetector, X: np.ndarray, train: dict, knn: NearestNeighbors) -> dict[str, np.ndarray]:
+def scores(
+    det: FlowDetector, X: np.ndarray, train: dict, knn: NearestNeighbors, input_knn: NearestNeighbors
+) -> dict[str, np.ndarray]:
     c = components(det, X)
     out = {"nll": c["loglik"]}
     for a in ALPHAS:
@@ -64,6 +76,13 @@ def scores(det: FlowDetector, X: np.ndarray, train: dict, knn: NearestNeighbors)
         out["latent_norm"] - ln_train.mean()
     ) / ln_train.std()
     out["latent_knn"] = -knn.kneighbors(c["z"])[0][:, -1]
+    r_k = input_knn.kneighbors(c["inputs"])[0][:, -1]
+    out["input_knn"] = -r_k
+    log_r, log_r_train = np.log(r_k + 1e-12), np.log(train["r_k"] + 1e-12)
+    out["hybrid_z"] = (c["loglik"] - train["loglik"].mean()) / train["loglik"].std() - (
+        log_r - log_r_train.mean()
+    ) / log_r_train.std()
+    out["hybrid_logdens"] = c["loglik"] - c["inputs"].shape[1] * log_r
     return out
 
 
@@ -128,8 +147,11 @@ def main() -> None:
             fit_s = time.perf_counter() - start
             train = components(det, X_train)
             knn = NearestNeighbors(n_neighbors=min(5, len(X_train))).fit(train["z"])
+            input_knn = NearestNeighbors(n_neighbors=min(5, len(X_train) - 1)).fit(train["inputs"])
+            # leave-one-out distances of the training rows: ask for one more, drop the row itself
+            train["r_k"] = input_knn.kneighbors(train["inputs"], n_neighbors=input_knn.n_neighbors + 1)[0][:, -1]
             rocs = {}
-            for variant, s in scores(det, X_test, train, knn).items():
+            for variant, s in scores(det, X_test, train, knn, input_knn).items():
                 rocs[variant] = roc_auc(y_test, -np.where(np.isfinite(s), s, -1e300))
             row = {"dataset": name, "seed": seed, "protocol": args.protocol, "fit_seconds": fit_s, **rocs}
             log.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})

@@ -6,8 +6,14 @@ Gaussian (full covariance) is fitted to the standardised feature vectors of ever
 normal training crops, exactly as FastFlow sees them (256 px, 32 px mirrored margin, LayerNorm per
 image); each test position is scored by its squared Mahalanobis distance, the margin is cut off,
 and the map is upsampled to the crop. Reported per tap: image ROC-AUC (map maximum), pixel ROC-AUC,
-and pixel ROC-AUC per defect kind (that kind's crops and the good crops), raw and after a Gaussian
-blur of 4 px. A kind that no tap separates is out of reach for a density model over these features.
+and pixel ROC-AUC per defect kind, raw and after a Gaussian blur of 4 px: over that kind's crops
+and the good crops (``pixel_<kind>``) and over that kind's crops only (``pixel_<kind>_only``, as the
+image benchmark's per-kind rows count them). A kind that no tap separates is out of reach for a
+density model over these features.
+
+With ``--models`` (the image benchmark's ``results.jsonl``) it also writes
+``ceiling_vs_models[_<backbone>].md``: per texture and kind, the best tap's pixel ROC-AUC beside each
+model on that backbone, counted the same way (overall and kind by kind).
 
 Writes ``feature_ceiling.jsonl`` / ``.md`` under ``--out`` for the default backbone
 (EfficientNet-Lite0), ``feature_ceiling_<backbone>.jsonl`` / ``.md`` for another (``--backbone``,
@@ -77,10 +83,44 @@ def evaluate(test, maps: torch.Tensor) -> dict:
         for kind in TEXTURE_DEFECTS:
             keep = (kinds == kind) | (kinds == "good")
             row[f"{label}_pixel_{kind}"] = pixel_roc_auc(test.masks[keep], m[keep])
+            row[f"{label}_pixel_{kind}_only"] = pixel_roc_auc(test.masks[kinds == kind], m[kinds == kind])
     return row
 
 
-def run(textures: list[str], seed: int, out: Path, backbone_name: str = DEFAULT_BACKBONE) -> list[dict]:
+def model_backbone(model: str) -> str:
+    """The backbone of an image-benchmark model entry (``"fastflow@efficientnet_lite2"``)."""
+    return model.partition("@")[2] or DEFAULT_BACKBONE
+
+
+def compare_with_models(ceiling: pd.DataFrame, models: pd.DataFrame, backbone_name: str) -> pd.DataFrame:
+    """Per texture and defect kind (and ``all``): the best tap's pixel ROC-AUC, raw or blurred, and
+    each model on ``backbone_name`` counted the same way, with the model's margin over the ceiling.
+
+    Args:
+        ceiling: Rows of this benchmark (one per texture and tap).
+        models: Texture rows of the image benchmark's ``results.jsonl`` (``model``, ``dataset``,
+            ``pixel_roc_auc``, ``per_kind``).
+    """
+    rows = []
+    models = models[models["model"].map(model_backbone) == backbone_name]
+    for texture, taps_of in ceiling.groupby("texture", sort=False):
+        for kind in ("all", *TEXTURE_DEFECTS):
+            suffix = "pixel_roc_auc" if kind == "all" else f"pixel_{kind}_only"
+            values = taps_of[[f"raw_{suffix}", f"blur4_{suffix}"]]
+            best = float(values.max().max())
+            tap = taps_of.loc[values.max(axis=1).idxmax(), "tap"]
+            row = {"texture": texture, "kind": kind, "ceiling": best, "best tap": tap}
+            for r in models[models["dataset"] == texture].itertuples():
+                value = r.pixel_roc_auc if kind == "all" else r.per_kind.get(kind, {}).get("pixel_roc_auc")
+                if value is not None:
+                    row[r.model] = value
+                    row[f"{r.model} - ceiling"] = value - best
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def run(textures: list[str], seed: int, out: Path, backbone_name: str = DEFAULT_BACKBONE,
+        models: Path | None = None) -> list[dict]:
     torch.set_num_threads(1)
     backbone = taps(backbone_name)
     rows = []
@@ -98,7 +138,27 @@ def run(textures: list[str], seed: int, out: Path, backbone_name: str = DEFAULT_
     with open(out / f"{stem}.jsonl", "w") as sink:
         sink.writelines(json.dumps(row) + "\n" for row in rows)
     write_markdown(pd.DataFrame(rows), out / f"{stem}.md", seed, backbone_name)
+    if models is not None:
+        write_comparison(pd.DataFrame(rows), models, out, seed, backbone_name)
     return rows
+
+
+def write_comparison(ceiling: pd.DataFrame, models: Path, out: Path, seed: int, backbone_name: str) -> Path:
+    """``ceiling_vs_models[_<backbone>].md`` from the ceiling rows and the image benchmark's rows."""
+    bench = pd.DataFrame([json.loads(line) for line in models.read_text().splitlines() if line.strip()])
+    bench = bench[(bench["task"] == "texture") & bench["per_kind"].notna()] if "per_kind" in bench else bench.iloc[:0]
+    table = compare_with_models(ceiling, bench, backbone_name)
+    stem = "ceiling_vs_models" if backbone_name == DEFAULT_BACKBONE else f"ceiling_vs_models_{backbone_name}"
+    path = out / f"{stem}.md"
+    path.write_text("\n".join([
+        f"# Models against the feature ceiling of {backbone_name} (seed {seed})\n",
+        "Written by `benchmarks/texture_feature_ceiling.py --models ...`. Pixel ROC-AUC; `all` counts every "
+        "test crop, a defect kind counts that kind's crops only, for the ceiling (the best tap, raw or "
+        "blurred 4 px) and for the models alike. A positive margin means the model beats every single-tap "
+        "Gaussian of its backbone.\n",
+        markdown_table(table.round(3)),
+    ]) + "\n")
+    return path
 
 
 def write_markdown(frame: pd.DataFrame, path: Path, seed: int, backbone_name: str = DEFAULT_BACKBONE) -> None:
@@ -120,8 +180,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE)
     parser.add_argument("--out", type=Path, default=Path("runs/feature_ceiling"))
+    parser.add_argument("--models", type=Path, default=None,
+                        help="the image benchmark's results.jsonl, to compare its models with the ceiling")
     args = parser.parse_args()
-    run([t for t in args.textures.split(",") if t], args.seed, args.out, args.backbone)
+    run([t for t in args.textures.split(",") if t], args.seed, args.out, args.backbone, args.models)
 
 
 if __name__ == "__main__":
