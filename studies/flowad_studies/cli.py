@@ -20,7 +20,7 @@ from flowad.datasets.textures import TEXTURES
 from flowad.models.registry import IMAGE_MODELS
 from flowad_studies import DEFAULT_OUT, STUDIES, run_study
 from flowad_studies.image_bench import ImageBenchConfig, run_image_bench
-from flowad_studies.image_report import write_image_report
+from flowad_studies.image_report import write_image_bench_report
 from flowad_studies.ts_bench import TS_DATASETS, TS_METHODS, TSBenchConfig, run_ts_bench
 
 __all__ = ["study_app"]
@@ -94,7 +94,7 @@ def image_bench(
     with progress_bar(quiet) as progress:
         task = progress.add_task("image bench", total=None, status="")
         run_image_bench(config, output, on_job=lambda what: progress.update(task, status=what))
-    md, page = write_image_report(output)
+    md, page = write_image_bench_report(output)
     out.print(f"results: {output}/results.csv; report: {md} and {page}")
 
 

@@ -49,9 +49,9 @@ class ImageBenchConfig:
         digit_max_train, digit_max_test: Subsampling of the digit tasks (CPU budget).
         digit_size: Digits are zero-padded from 28 to this side (the autoencoder needs multiples of 8).
         params: Hyper-parameter overrides per model and task: ``{"fastflow": {...}}`` for all tasks,
-            or ``{"digits:patchflow": {...}}`` for one task kind. By default FastFlow keeps the
-            32-pixel digits at their size with no mirrored margin (their border is already black;
-            resizing to 256 would cost 64 times the compute).
+            or ``{"digits:patchflow": {...}}`` for one task kind. By default FastFlow and PatchCore
+            keep the 32-pixel digits at their size with no mirrored margin (their border is already
+            black; resizing to 256 would cost 64 times the compute).
         timing_images: Number of 256x256 crops timed per model (0: no timing).
         seed: ``random_state`` of the data and the models.
         torch_threads: ``torch.set_num_threads`` for the run.
@@ -68,6 +68,7 @@ class ImageBenchConfig:
     params: dict[str, dict] = field(default_factory=lambda: {
         "digits:patchflow": {"patch_size": 8, "stride": 4, "levels": 1},
         "digits:fastflow": {"input_size": None, "reflect_margin": 0},
+        "digits:patchcore": {"input_size": None, "reflect_margin": 0},
     })
     timing_images: int = 8
     seed: int = 0

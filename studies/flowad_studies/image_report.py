@@ -17,7 +17,7 @@ from flowad.evaluation.html_page import html_page, html_table, img_tag  # noqa: 
 from flowad.evaluation.markdown import markdown_table  # noqa: E402
 from flowad.evaluation.tabular_metrics import roc_auc  # noqa: E402
 
-__all__ = ["heatmap_grid", "write_image_report"]
+__all__ = ["heatmap_grid", "write_image_bench_report"]
 
 
 def heatmap_grid(maps_dir: Path, texture: str, models: list[str], path: Path) -> Path | None:
@@ -108,7 +108,7 @@ def _tables(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def write_image_report(out_dir: str | Path, title: str = "flowad image benchmark") -> tuple[Path, Path]:
+def write_image_bench_report(out_dir: str | Path, title: str = "flowad image benchmark") -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` (plus PNG figures) from ``out_dir/results.jsonl``."""
     out = Path(out_dir)
     lines = (out / "results.jsonl").read_text().splitlines()

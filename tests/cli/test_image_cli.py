@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from flowad_studies.image_bench import ImageBenchConfig, run_image_bench
-from flowad_studies.image_report import write_image_report
+from flowad_studies.image_report import write_image_bench_report
 
 from flowad import io
 from flowad.backbones.efficientnet import backbone_available
@@ -149,7 +149,7 @@ def test_image_bench_rows_resume_and_report(tmp_path):
     assert texture_row["seconds_per_256px_image"] > 0
     run_image_bench(config, tmp_path)  # resume: nothing left to do
     assert len(results.read_text().splitlines()) == 4
-    md, page = write_image_report(tmp_path)
+    md, page = write_image_bench_report(tmp_path)
     text = md.read_text()
     assert "pixel_roc_auc" in text and "ratio to autoencoder" in text and "mnist one-class" in text
     assert (tmp_path / "heatmaps_brick.png").is_file() and (tmp_path / "small_defects.png").is_file()

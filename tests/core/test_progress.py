@@ -6,7 +6,8 @@ from torch import nn
 
 from flowad.core.progress import listen
 from flowad.core.training import TrainingConfig, train_module
-from flowad.models import ConvAutoencoderDetector, PatchFlowDetector
+from flowad.models import ConvAutoencoderDetector, FastFlowDetector, PatchFlowDetector
+from tests.backbones.tiny import TinyBackbone
 
 
 def _train(config: TrainingConfig, seen: list) -> int:
@@ -46,3 +47,14 @@ def test_image_models_report_scoring_per_image():
             detector.score_and_map(test)
         assert seen[0] == ("scoring", 0, 5) and seen[-1] == ("scoring", 5, 5)
         assert [d for _, d, _ in seen] == sorted(d for _, d, _ in seen)
+
+
+def test_fastflow_reports_one_training_bar_per_stage():
+    images = np.random.default_rng(0).random((12, 32, 32, 3)).astype(np.float32)
+    detector = FastFlowDetector(backbone=TinyBackbone(0), input_size=None, reflect_margin=8, steps=1, max_epochs=1,
+                                batch_size=8, random_state=0)
+    seen = []
+    with listen(lambda task, done, total: seen.append(task)):
+        detector.fit(images)
+    training = list(dict.fromkeys(t for t in seen if t.startswith("training")))
+    assert training == ["training (stage 1 of 2)", "training (stage 2 of 2)"]

@@ -13,6 +13,10 @@ Example:
     >>> seen[-1]
     ('features', 3, 3)
     >>> report("features", 1, 3)   # nobody listens: nothing happens
+
+A model that repeats a step (one flow trained per feature stage) names each repetition with
+:func:`part`, so that a listener sees ``"training (stage 1 of 3)"`` and then ``"training (stage 2 of
+3)"`` rather than one ``"training"`` that starts over.
 """
 
 from __future__ import annotations
@@ -21,20 +25,40 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-__all__ = ["Listener", "listen", "report"]
+__all__ = ["Listener", "listen", "part", "report"]
 
 #: ``listener(task, done, total)``: ``task`` names the step ("features", "training", "scoring"),
 #: ``done`` of ``total`` units (images or epochs) are finished; ``total`` may be None when unknown.
 Listener = Callable[[str, int, "int | None"], None]
 
 _LISTENER: ContextVar[Listener | None] = ContextVar("flowad_progress_listener", default=None)
+_PART: ContextVar[str] = ContextVar("flowad_progress_part", default="")
 
 
 def report(task: str, done: int, total: int | None = None) -> None:
     """Tell the current listener (if any) that ``done`` of ``total`` units of ``task`` are finished."""
     listener = _LISTENER.get()
     if listener is not None:
-        listener(task, int(done), None if total is None else int(total))
+        label = _PART.get()
+        listener(f"{task} ({label})" if label else task, int(done), None if total is None else int(total))
+
+
+@contextmanager
+def part(label: str) -> Iterator[None]:
+    """Report every step inside the block as ``"<task> (<label>)"``.
+
+    Example:
+        >>> seen = []
+        >>> with listen(lambda task, done, total: seen.append(task)), part("stage 2 of 3"):
+        ...     report("training", 1, 10)
+        >>> seen
+        ['training (stage 2 of 3)']
+    """
+    token = _PART.set(label)
+    try:
+        yield
+    finally:
+        _PART.reset(token)
 
 
 @contextmanager

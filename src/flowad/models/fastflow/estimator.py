@@ -159,10 +159,11 @@ class FastFlowDetector(BackboneBinding, BaseImageDetector):
         with seeded_torch(seed):
             flows = self._new_flows()
         self.histories_: list[TrainingHistory] = []
-        for flow, f in zip(flows, features, strict=True):
+        for i, (flow, f) in enumerate(zip(flows, features, strict=True)):
             flow.to(self.device_)
             generator = torch.Generator(device=self.device_).manual_seed(seed)
-            self.histories_.append(train_module(flow, loss, f[train_idx], f[val_idx], config, generator))
+            with progress.part(f"stage {i + 1} of {len(flows)}"):
+                self.histories_.append(train_module(flow, loss, f[train_idx], f[val_idx], config, generator))
             warn_if_untrained(self.histories_[-1], "flow", self.learning_rate)
             flow.eval()
         self.flows_ = flows
@@ -195,10 +196,11 @@ class FastFlowDetector(BackboneBinding, BaseImageDetector):
 
             flow.train()
             generator = torch.Generator(device=self.device_).manual_seed(seed + i)
-            self.histories_[i] = train_module(
-                flow, loss, torch.cat([normal_train, g[neg_train]]), torch.cat([f[val_idx], g[neg_val]]), config,
-                generator, train_labels=torch.cat([normal_labels[train_idx], labels[neg_train]]),
-                validation_labels=torch.cat([normal_labels[val_idx], labels[neg_val]]))
+            with progress.part(f"two-class stage {i + 1} of {len(self.flows_)}"):
+                self.histories_[i] = train_module(
+                    flow, loss, torch.cat([normal_train, g[neg_train]]), torch.cat([f[val_idx], g[neg_val]]),
+                    config, generator, train_labels=torch.cat([normal_labels[train_idx], labels[neg_train]]),
+                    validation_labels=torch.cat([normal_labels[val_idx], labels[neg_val]]))
             warn_if_untrained(self.histories_[i], "flow", self.learning_rate)
             flow.eval()
 
