@@ -114,3 +114,12 @@ def test_an_onnx_backbone_detector_saves_by_path_and_refuses_export(tmp_path):
     (tmp_path / "features.onnx.data").touch()
     with pytest.raises(ValueError, match="other weights"):
         io.load(tmp_path / "model").score_samples(test)
+
+
+def test_loading_fastflow_waits_for_the_first_score_to_build_its_backbone(tmp_path):
+    detector = _detectors(TinyBackbone(0))[0].fit(_images(12))
+    io.save(detector, tmp_path / "model")
+    loaded = io.load(tmp_path / "model", backbone=TinyBackbone(0))
+    assert loaded.backbone_ is None  # the flows' channels came from the record
+    np.testing.assert_allclose(loaded.score_samples(_images(2, seed=1)), detector.score_samples(_images(2, seed=1)),
+                               rtol=1e-5, atol=1e-6)

@@ -138,8 +138,14 @@ class FastFlowDetector(BackboneBinding, BaseImageDetector):
         seed = 0 if self.random_state is None else int(self.random_state)
         return [
             FastFlow2d(channels, self.steps, self.hidden_ratio, self.clamp, self.conv3x3_only, seed + i)
-            for i, channels in enumerate(self._backbone().channels)
+            for i, channels in enumerate(self._stage_channels())
         ]
+
+    def _stage_channels(self) -> list[int]:
+        """Channels per stage: from the fitted backbone's record when there is one, so that loading a
+        model file does not build the backbone (that waits for the first score)."""
+        spec = getattr(self, "backbone_spec_", None)
+        return list(spec["channels"]) if spec and spec.get("channels") else list(self._backbone().channels)
 
     supports_negatives = True
 
