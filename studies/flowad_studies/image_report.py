@@ -124,6 +124,8 @@ def write_image_bench_report(out_dir: str | Path, title: str = "flowad image ben
         fig = heatmap_grid(out / "maps", texture, list(dict.fromkeys(rows.model)), out / f"heatmaps_{texture}.png")
         if fig:
             figures.append(fig)
+        else:  # no maps here (they are not kept in git): the grids an earlier run drew stay in the report
+            figures += sorted(out.glob(f"heatmaps_{texture}.png")) + sorted(out.glob(f"heatmaps_{texture}_*.png"))
     if "small_defects" in rows:
         fig = _small_defect_plot(rows[rows.task == "texture"], out / "small_defects.png")
         if fig:

@@ -1,6 +1,7 @@
 """Image commands end to end (in-process), and the image benchmark runner with its report."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -154,6 +155,12 @@ def test_image_bench_rows_resume_and_report(tmp_path):
     assert "pixel_roc_auc" in text and "ratio to autoencoder" in text and "mnist one-class" in text
     assert (tmp_path / "heatmaps_brick.png").is_file() and (tmp_path / "small_defects.png").is_file()
     assert page.read_text().count("data:image/png;base64") == 2
+    # without the maps (not kept in git) the grids drawn earlier stay, another run's grid beside them
+    shutil.rmtree(tmp_path / "maps")
+    shutil.copy(tmp_path / "heatmaps_brick.png", tmp_path / "heatmaps_brick_other_models.png")
+    md, page = write_image_bench_report(tmp_path)
+    assert "heatmaps_brick_other_models.png" in md.read_text()
+    assert page.read_text().count("data:image/png;base64") == 3
 
 
 def test_image_bench_model_names_can_carry_a_backbone():
