@@ -23,6 +23,7 @@ TOLERANCE = {"float64": 1e-9, "float32": 1e-5}
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("kind, score_type, n_flows, combine",
                          [("realnvp", "latent_norm", 1, "mixture"), ("nsf", "mahalanobis", 1, "mixture"),
+                          ("maf", "hybrid", 1, "mixture"),
                           ("maf", "nll", 3, "mixture"), ("maf", "nll", 3, "geometric")])
 def test_flow_detectors_export_exactly(tmp_path, kind, score_type, n_flows, combine, dtype):
     rng = np.random.default_rng(0)

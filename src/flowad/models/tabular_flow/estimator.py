@@ -27,6 +27,7 @@ from flowad.core.training import (
 )
 from flowad.core.two_class import check_negative_labels
 from flowad.flows import FLOW_KINDS, FlowMixture, build_vector_flow
+from flowad.models.tabular_flow.neighbours import NeighbourDistance, reference_rows
 from flowad.models.tabular_flow.options import FlowOptions, network_dtype
 from flowad.models.tabular_flow.projection import PCAProjection, resolve_components
 from flowad.models.tabular_flow.torch_model import FlowScoring, score_in_chunks
@@ -43,7 +44,7 @@ __all__ = ["FlowDetector"]
 
 logger = logging.getLogger(__name__)
 
-SCORES = ("nll", "latent_norm", "mahalanobis")
+SCORES = ("nll", "hybrid", "latent_norm", "mahalanobis")
 
 
 class FlowDetector(BaseDetector):
@@ -73,6 +74,12 @@ class FlowDetector(BaseDetector):
         hidden_features: Hidden widths of each transform's conditioner network.
         score_type: What ``score_samples`` returns, higher = more normal:
             ``"nll"``: log-likelihood of each row in nats (in the units of the input columns);
+            ``"hybrid"``: the log-likelihood plus a k-nearest-neighbour log-density estimate,
+            ``-d log r_5(x)`` with ``r_5`` the distance to the fifth nearest training row in the
+            flow's ``d``-dimensional input space
+            (:mod:`~flowad.models.tabular_flow.neighbours`): a row must be likely under the flow
+            *and* near rows seen in training. The model keeps up to 20,000 training rows (scaled)
+            as the reference, also in its model file;
             ``"latent_norm"``: ``-||z||^2`` of the latent code ``z``;
             ``"mahalanobis"``: minus the squared Mahalanobis distance of ``z`` from the mean and
             covariance of the training codes.
@@ -186,8 +193,9 @@ class FlowDetector(BaseDetector):
 
     # ------------------------------------------------------------------ fit
     def _check_fit_params(self) -> None:
-        if self._opts.threshold == "chi2" and self.score_type == "nll":
-            raise ValueError("options.threshold='chi2' needs score_type='latent_norm' or 'mahalanobis', not 'nll'")
+        if self._opts.threshold == "chi2" and self.score_type in ("nll", "hybrid"):
+            raise ValueError(f"options.threshold='chi2' needs score_type='latent_norm' or 'mahalanobis', "
+                             f"not {self.score_type!r}")
 
     def _uses_labels(self) -> bool:
         return self._two_class()[0] == "labels"
@@ -283,6 +291,11 @@ class FlowDetector(BaseDetector):
         self.n_epochs_ = len(self.history_.train_loss)
         self.member_epochs_ = [len(h.train_loss) for h in histories]
 
+        if self.score_type == "hybrid":
+            normal = np.flatnonzero(labels == 0)
+            kept = normal[reference_rows(len(normal), rng)]
+            reference = torch.as_tensor(score_in_chunks(self.scoring_.model_inputs, X[kept], device))
+            self.scoring_.neighbours = NeighbourDistance(reference).to(device)
         if n_flows == 1:
             normal = np.flatnonzero(labels == 0)
             if len(normal) > MOMENT_ROWS:  # a random subset estimates d-dimensional moments as well
@@ -325,10 +338,13 @@ class FlowDetector(BaseDetector):
                 raise ValueError(f"score_type={self.score_type!r} needs a single flow (a mixture of flows "
                                  f"has no latent code); use 'nll'")
             graph.score_type = self.score_type
+        if self.score_type == "hybrid" and graph.neighbours is None:
+            raise ValueError("score_type='hybrid' needs the reference rows a fit with score_type='hybrid' keeps; "
+                             "refit with score_type='hybrid'")
         if graph.network_dtype != network_dtype(self._opts):  # options replaced after fit
             graph = self.scoring_ = FlowScoring(self.scaler_, self.projection_, self.flow_, self.score_type,
                                                 self.latent_mean_, self.latent_precision_,
-                                                network_dtype(self._opts)).to(self.device_)
+                                                network_dtype(self._opts), graph.neighbours).to(self.device_)
         return graph
 
     def _run_graph(self, X: np.ndarray, method: str) -> np.ndarray:
@@ -395,6 +411,8 @@ class FlowDetector(BaseDetector):
         arrays.update(prefixed("flow", {k: v.detach().cpu().numpy() for k, v in self.flow_.state_dict().items()}))
         arrays["latent_mean"] = self.latent_mean_
         arrays["latent_precision"] = self.latent_precision_
+        if self.scoring_.neighbours is not None:
+            arrays["neighbour_reference"] = self.scoring_.neighbours.reference.cpu().numpy()
         return state, arrays
 
     def _load_state(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -411,8 +429,10 @@ class FlowDetector(BaseDetector):
         self.flow_ = load_flow(lambda: self._build_model(max(width, 1)), unprefixed("flow", arrays), self.device_)
         self.latent_mean_ = arrays["latent_mean"]
         self.latent_precision_ = arrays["latent_precision"]
+        reference = arrays.get("neighbour_reference")
+        neighbours = None if reference is None else NeighbourDistance(torch.from_numpy(reference.astype(np.float64)))
         self.scoring_ = FlowScoring(self.scaler_, self.projection_, self.flow_, self.score_type, self.latent_mean_,
-                                    self.latent_precision_, network_dtype(self._opts)).to(self.device_)
+                                    self.latent_precision_, network_dtype(self._opts), neighbours).to(self.device_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

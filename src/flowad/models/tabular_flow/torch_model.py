@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from flowad.core.preprocessing import TabularScaler
+from flowad.models.tabular_flow.neighbours import NeighbourDistance
 from flowad.models.tabular_flow.projection import PCAProjection
 
 __all__ = ["MIN_PASS", "SCORING_CHUNK", "FlowRatioScoring", "FlowScoring", "score_in_chunks"]
@@ -83,16 +84,18 @@ class FlowScoring(nn.Module):
         scaler: The fitted preprocessing.
         projection: The fitted PCA step, or ``None``.
         flow: The trained flow (or mixture of flows), float64.
-        score_type: ``"nll"``, ``"latent_norm"`` or ``"mahalanobis"`` (what ``forward`` returns).
+        score_type: ``"nll"``, ``"hybrid"``, ``"latent_norm"`` or ``"mahalanobis"`` (what
+            ``forward`` returns).
         latent_mean, latent_precision: Moments of the training codes ``(k,)`` and ``(k, k)``, for
             ``"mahalanobis"`` (identity moments when ``None``).
         network_dtype: ``torch.float64`` or ``torch.float32``: the precision the flow runs in (a
             float32 copy of ``flow`` for the latter).
+        neighbours: For ``"hybrid"``: the k-NN distance over the training rows' flow inputs.
     """
 
     def __init__(self, scaler: TabularScaler, projection: PCAProjection | None, flow: nn.Module, score_type: str,
                  latent_mean: np.ndarray | None = None, latent_precision: np.ndarray | None = None,
-                 network_dtype: torch.dtype = torch.float64) -> None:
+                 network_dtype: torch.dtype = torch.float64, neighbours: NeighbourDistance | None = None) -> None:
         super().__init__()
         if network_dtype not in (torch.float32, torch.float64):
             raise ValueError(f"network_dtype must be torch.float32 or torch.float64, got {network_dtype!r}")
@@ -124,6 +127,7 @@ class FlowScoring(nn.Module):
         self.register_buffer("latent_precision", torch.eye(k, **f64))
         if latent_mean is not None:
             self.set_latent_moments(latent_mean, latent_precision)
+        self.neighbours = neighbours
 
     def set_latent_moments(self, mean: np.ndarray, precision: np.ndarray) -> None:
         """Set the training codes' mean ``(k,)`` and inverse covariance ``(k, k)``."""
@@ -154,10 +158,16 @@ class FlowScoring(nn.Module):
     def log_likelihood(self, x: Tensor) -> Tensor:
         """Log-density ``(N,)`` of rows ``(N, D)`` in nats, in the units of the input columns."""
         inputs, extra, _ = self.flow_inputs(x)
+        return finite(self._log_prob(inputs, extra))
+
+    def _log_prob(self, inputs: Tensor, extra: Tensor) -> Tensor:
         if not self.n_model:
-            return finite(extra)
-        logp = self.flow().log_prob(inputs.to(self.network_dtype)).to(torch.float64)
-        return finite(logp + extra)
+            return extra
+        return self.flow().log_prob(inputs.to(self.network_dtype)).to(torch.float64) + extra
+
+    def model_inputs(self, x: Tensor) -> Tensor:
+        """The flow's inputs ``(N, k)`` float64 of rows ``(N, D)`` (after preprocessing and PCA)."""
+        return self.flow_inputs(x)[0]
 
     def latent(self, x: Tensor) -> Tensor:
         """Latent codes ``(N, k)`` float64 of rows ``(N, D)`` (a single flow only)."""
@@ -170,6 +180,10 @@ class FlowScoring(nn.Module):
         """Scores ``(N,)`` of rows ``x`` ``(N, D)`` float64 (``score_type``); higher = more normal."""
         if self.score_type == "nll":
             return self.log_likelihood(x)
+        if self.score_type == "hybrid":  # flow log-density + k-NN log-density (-k log r)
+            inputs, extra, _ = self.flow_inputs(x)
+            knn = -inputs.shape[1] * self.neighbours(inputs)
+            return finite(finite(self._log_prob(inputs, extra)) + knn)
         inputs, _, residual = self.flow_inputs(x)
         z = self._codes(inputs)
         if self.score_type == "latent_norm":
