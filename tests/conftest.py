@@ -14,6 +14,7 @@ os.environ.setdefault("FLOWAD_ADBENCH", str(Path(__file__).resolve().parents[2] 
 #: Hyper-parameters that keep each torch detector's fit to a fraction of a second in tests.
 FAST = {
     "maf": {"transforms": 2, "hidden_features": (16, 16), "max_epochs": 5},
+    "maf_hybrid": {"transforms": 2, "hidden_features": (16, 16), "max_epochs": 5},
     "realnvp": {"transforms": 2, "hidden_features": (16, 16), "max_epochs": 5},
     "nsf": {"transforms": 2, "hidden_features": (16, 16), "max_epochs": 5},
     "maf_ensemble": {"transforms": 2, "hidden_features": (16, 16), "max_epochs": 5},

@@ -29,7 +29,7 @@ IMAGE_PARAMS = {
     "autoencoder": {"base_channels": 8, "max_epochs": 3},
 }
 #: Models with an ONNX export (the others refuse it with a TypeError that names them).
-EXPORTS = {"maf", "realnvp", "nsf", "maf_ensemble", "two_class", "fastflow"}
+EXPORTS = {"maf", "maf_hybrid", "realnvp", "nsf", "maf_ensemble", "two_class", "fastflow"}
 
 
 def _tabular_data():

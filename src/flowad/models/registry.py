@@ -23,6 +23,8 @@ __all__ = ["DETECTORS", "IMAGE_MODELS", "REFERENCES", "available_detectors", "av
 #: Short name -> factory taking keyword hyper-parameters.
 DETECTORS: dict[str, Callable[..., BaseDetector]] = {
     "maf": partial(FlowDetector, "maf"),
+    # the MAF's log-likelihood plus a k-nearest-neighbour log-density over its inputs
+    "maf_hybrid": partial(FlowDetector, "maf", score_type="hybrid"),
     "realnvp": partial(FlowDetector, "realnvp"),
     "nsf": partial(FlowDetector, "nsf"),
     # three MAFs, each fitted to its own split of the data (bagging)

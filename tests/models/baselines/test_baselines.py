@@ -10,9 +10,10 @@ from tests.conftest import FAST
 
 
 def test_registry_names():
-    assert available_detectors() == ["maf", "realnvp", "nsf", "maf_ensemble", "iforest", "ocsvm", "elliptic",
-                                     "lof", "ae"]
+    assert available_detectors() == ["maf", "maf_hybrid", "realnvp", "nsf", "maf_ensemble", "iforest", "ocsvm",
+                                     "elliptic", "lof", "ae"]
     assert make_detector("nsf").flow == "nsf"
+    assert make_detector("maf_hybrid").score_type == "hybrid"
     assert isinstance(make_detector("realnvp", transforms=3), FlowDetector)
 
 
