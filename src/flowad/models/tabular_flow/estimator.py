@@ -78,7 +78,7 @@ class FlowDetector(BaseDetector):
             ``-d log r_5(x)`` with ``r_5`` the distance to the fifth nearest training row in the
             flow's ``d``-dimensional input space
             (:mod:`~flowad.models.tabular_flow.neighbours`): a row must be likely under the flow
-            *and* near rows seen in training. The model keeps up to 20,000 training rows (scaled)
+            *and* near rows seen in training. The model keeps up to 10,000 training rows (scaled)
             as the reference, also in its model file;
             ``"latent_norm"``: ``-||z||^2`` of the latent code ``z``;
             ``"mahalanobis"``: minus the squared Mahalanobis distance of ``z`` from the mean and
