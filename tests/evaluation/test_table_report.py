@@ -3,7 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from flowad.evaluation.table_report import evaluation_page, scoring_page
+from flowad import FlowDetector, IsolationForestDetector
+from flowad.evaluation.table_report import evaluation_page, score_meaning, scoring_page
 from tests.browser import external_references, open_page
 
 
@@ -38,3 +39,12 @@ def test_scoring_page_opens_without_console_errors(tmp_path):
     dom, console = open_page(path)
     assert console == []
     assert f"{int(table.is_anomaly.sum())} of 320 rows flagged" in dom and "r300" in dom
+
+
+def test_scoring_page_says_what_the_score_is():
+    table = pd.DataFrame({"row": [0, 1], "score": [1.0, -3.0], "p_value": [0.5, 0.001], "is_anomaly": [0, 1]})
+    hybrid = score_meaning(FlowDetector(score_type="hybrid"))
+    page = scoring_page(table, offset=-2.0, contamination=0.01, title="t", score_meaning=hybrid)
+    assert "The score is the log-likelihood plus a nearest-neighbour log-density" in page
+    assert score_meaning(FlowDetector()) == "the log-likelihood in nats"
+    assert score_meaning(IsolationForestDetector()) == "the detector's normality score"

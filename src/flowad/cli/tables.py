@@ -30,7 +30,7 @@ from flowad.core.model_files import check_model_target, is_model
 from flowad.core.safe_files import atomic_write_text, check_not_inputs
 from flowad.core.table_files import read_table, write_table
 from flowad.core.table_schema import LABEL_NAMES, check_labels, infer_schema
-from flowad.evaluation.table_report import evaluation_page, scoring_page
+from flowad.evaluation.table_report import evaluation_page, score_meaning, scoring_page
 from flowad.evaluation.tabular_metrics import evaluate_detector
 from flowad.models import available_detectors, make_detector
 
@@ -233,7 +233,8 @@ def score(
         f"calibrated to flag {rate:.2%} of normal rows) -> {output}")
     if report is not None:
         atomic_write_text(report, scoring_page(table, offset=detector.offset_, contamination=rate,
-                                               title=f"{model_dir.name} on {data.name}"))
+                                               title=f"{model_dir.name} on {data.name}",
+                                               score_meaning=score_meaning(detector)))
         say(f"report written to {report}")
 
 

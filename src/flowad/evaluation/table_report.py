@@ -28,14 +28,34 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from flowad.evaluation.html_page import html_page, html_table
 from flowad.evaluation.svg import curve_svg, histogram_svg
 
-__all__ = ["evaluation_page", "scoring_page"]
+__all__ = ["evaluation_page", "score_meaning", "scoring_page"]
+
+#: What a flow detector's ``score_samples`` is, by ``score_type``.
+FLOW_SCORES = {
+    "nll": "the log-likelihood in nats",
+    "hybrid": "the log-likelihood plus a nearest-neighbour log-density",
+    "latent_norm": "minus the squared norm of the latent code",
+    "mahalanobis": "minus the squared Mahalanobis distance of the latent code",
+}
+
+
+def score_meaning(detector) -> str:
+    """A few words saying what ``detector``'s score is, for pages and messages.
+
+    Example:
+        >>> from flowad import FlowDetector
+        >>> score_meaning(FlowDetector(score_type="hybrid"))
+        'the log-likelihood plus a nearest-neighbour log-density'
+    """
+    return FLOW_SCORES.get(getattr(detector, "score_type", None), "the detector's normality score")
 
 
 def _figures(*svgs: str) -> str:
     return "<div class='figures'>" + "".join(svgs) + "</div>"
 
 
-def scoring_page(table: pd.DataFrame, *, offset: float, contamination: float, title: str, top: int = 20) -> str:
+def scoring_page(table: pd.DataFrame, *, offset: float, contamination: float, title: str, top: int = 20,
+                 score_meaning: str = "the detector's normality score") -> str:
     """The HTML page of a scoring run.
 
     Args:
@@ -45,6 +65,7 @@ def scoring_page(table: pd.DataFrame, *, offset: float, contamination: float, ti
         contamination: The alarm rate the model was calibrated for.
         title: Page heading (e.g. the model and data file names).
         top: How many of the least normal rows to list.
+        score_meaning: What ``score`` is, for the page's note (see :func:`score_meaning`).
     """
     scores = table["score"].to_numpy(np.float64)
     flagged = int(table["is_anomaly"].sum())
@@ -56,8 +77,8 @@ def scoring_page(table: pd.DataFrame, *, offset: float, contamination: float, ti
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='big'>{flagged} of {len(table)} rows flagged ({share:.2%})</p>",
         f"<p class='note'>The model was calibrated to flag {contamination:.2%} of normal rows: a row is flagged "
-        f"when its p-value is at most {contamination:g}, i.e. its score is below {offset:.6g}. Scores are "
-        f"log-likelihoods for flows (higher = more normal). A share far above the calibrated rate means the data "
+        f"when its p-value is at most {contamination:g}, i.e. its score is below {offset:.6g}. The score is "
+        f"{html.escape(score_meaning)} (higher = more normal). A share far above the calibrated rate means the data "
         f"differ from the training rows, or hold many anomalies.</p>",
         _figures(histogram),
         f"<h2>The {len(least)} least normal rows</h2>",
