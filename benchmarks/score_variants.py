@@ -86,10 +86,19 @@ def scores(
     return out
 
 
-def summarize(paths: list[Path], report: Path) -> None:
-    """Mean ROC-AUC per score variant on the development sets, the held-out sets and all sets."""
+def summarize(paths: list[Path], report: Path, peers: Path | None = None,
+              peer_names: tuple[str, ...] = ("pyod_knn",)) -> None:
+    """Mean ROC-AUC per score variant on the development sets, the held-out sets and all sets;
+    with ``peers`` (a suite's ``results.jsonl``), those detectors' ROC-AUC on the same sets and seeds
+    beside them, and head-to-head wins of each variant against the first peer."""
     rows = pd.DataFrame([json.loads(line) for p in paths for line in p.read_text().splitlines()])
     variants = [c for c in rows.columns if c not in ("dataset", "seed", "protocol", "fit_seconds")]
+    if peers is not None:
+        suite = pd.DataFrame([json.loads(line) for line in peers.read_text().splitlines() if line.strip()])
+        suite = suite[suite["detector"].isin(peer_names) & suite["roc_auc"].notna()]
+        wide = suite.pivot_table(index=["dataset", "seed"], columns="detector", values="roc_auc").reset_index()
+        rows = rows.merge(wide, on=["dataset", "seed"], how="left")
+        variants += [name for name in peer_names if name in rows]
     per_set = rows.groupby("dataset")[variants].mean()
     dev = per_set.index.isin(DEV_SETS)
     table = pd.DataFrame({
@@ -104,8 +113,19 @@ def summarize(paths: list[Path], report: Path) -> None:
         f"{sorted(rows.seed.unique().tolist())}; one default `FlowDetector` per (set, seed), every score "
         "computed from that same fit. Mean ROC-AUC. Produced by `benchmarks/score_variants.py`.", "",
         markdown_table(table, 4),
-        "Per set (mean over seeds):", "", markdown_table(per_set.round(3).reset_index(), 3),
     ]
+    if peers is not None and peer_names[0] in per_set:
+        rival = per_set[peer_names[0]]
+        versus = pd.DataFrame({
+            "score": [v for v in variants if v not in peer_names],
+            f"sets better than {peer_names[0]}": [int((per_set[v] > rival).sum()) for v in variants
+                                                  if v not in peer_names],
+            f"sets worse than {peer_names[0]}": [int((per_set[v] < rival).sum()) for v in variants
+                                                 if v not in peer_names],
+        })
+        text += [f"Head to head with {peer_names[0]} (from the suite run, same sets and seeds):", "",
+                 markdown_table(versus, 0)]
+    text += ["Per set (mean over seeds):", "", markdown_table(per_set.round(3).reset_index(), 3)]
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("\n".join(text))
 
@@ -120,9 +140,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--summarize", type=Path, nargs="*", help="result files to summarise (no runs)")
     parser.add_argument("--report", type=Path, default=Path("docs/results/bench/score_variants.md"))
+    parser.add_argument("--peers", type=Path, default=None,
+                        help="a suite's results.jsonl: put its PyOD KNN beside the variants")
     args = parser.parse_args()
     if args.summarize:
-        summarize(args.summarize, args.report)
+        summarize(args.summarize, args.report, args.peers)
         return
     if args.out is None:
         parser.error("--out is required unless --summarize is given")
