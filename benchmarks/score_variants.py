@@ -20,7 +20,8 @@ Candidates (higher = more normal):
 
 Usage:
     python benchmarks/score_variants.py --protocol oneclass --shard 0/2 --out runs/variants/oneclass_0.jsonl
-    python benchmarks/score_variants.py --summarize runs/variants/oneclass_*.jsonl
+    python benchmarks/score_variants.py --summarize runs/variants/oneclass_*.jsonl \
+        --peers docs/results/bench/classical_oneclass/results.jsonl
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--summarize", type=Path, nargs="*", help="result files to summarise (no runs)")
     parser.add_argument("--report", type=Path, default=Path("docs/results/bench/score_variants.md"))
+    parser.add_argument("--save-scores", type=Path, default=None,
+                        help="folder for each (set, seed)'s test labels and per-row scores of every variant")
     parser.add_argument("--peers", type=Path, default=None,
                         help="a suite's results.jsonl: put its PyOD KNN beside the variants")
     args = parser.parse_args()
@@ -175,8 +178,12 @@ def main() -> None:
             # leave-one-out distances of the training rows: ask for one more, drop the row itself
             train["r_k"] = input_knn.kneighbors(train["inputs"], n_neighbors=input_knn.n_neighbors + 1)[0][:, -1]
             rocs = {}
-            for variant, s in scores(det, X_test, train, knn, input_knn).items():
+            per_row = scores(det, X_test, train, knn, input_knn)
+            for variant, s in per_row.items():
                 rocs[variant] = roc_auc(y_test, -np.where(np.isfinite(s), s, -1e300))
+            if args.save_scores is not None:  # every variant's test scores, to study other combinations
+                args.save_scores.mkdir(parents=True, exist_ok=True)
+                np.savez_compressed(args.save_scores / f"{name}__{seed}.npz", y=y_test, **per_row)
             row = {"dataset": name, "seed": seed, "protocol": args.protocol, "fit_seconds": fit_s, **rocs}
             log.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
             print(name, seed, {k: round(v, 3) for k, v in rocs.items()}, flush=True)
