@@ -109,7 +109,8 @@ def compare_with_models(ceiling: pd.DataFrame, models: pd.DataFrame, backbone_na
             values = taps_of[[f"raw_{suffix}", f"blur4_{suffix}"]]
             best = float(values.max().max())
             tap = taps_of.loc[values.max(axis=1).idxmax(), "tap"]
-            row = {"texture": texture, "kind": kind, "ceiling": best, "best tap": tap}
+            raw = float(taps_of[f"raw_{suffix}"].max())
+            row = {"texture": texture, "kind": kind, "ceiling": best, "best tap": tap, "ceiling, raw maps": raw}
             for r in models[models["dataset"] == texture].itertuples():
                 value = r.pixel_roc_auc if kind == "all" else r.per_kind.get(kind, {}).get("pixel_roc_auc")
                 if value is not None:
@@ -153,9 +154,10 @@ def write_comparison(ceiling: pd.DataFrame, models: Path, out: Path, seed: int, 
     path.write_text("\n".join([
         f"# Models against the feature ceiling of {backbone_name} (seed {seed})\n",
         "Written by `benchmarks/texture_feature_ceiling.py --models ...`. Pixel ROC-AUC; `all` counts every "
-        "test crop, a defect kind counts that kind's crops only, for the ceiling (the best tap, raw or "
-        "blurred 4 px) and for the models alike. A positive margin means the model beats every single-tap "
-        "Gaussian of its backbone.\n",
+        "test crop, a defect kind counts that kind's crops only, for the ceiling and for the models alike. "
+        "`ceiling` is the best tap with raw or 4 px blurred maps, `ceiling, raw maps` the best without the "
+        "blur (FastFlow's maps are not blurred by default; PatchCore's are, 4 px). A margin is taken against "
+        "`ceiling`: positive means the model beats every single-tap Gaussian of its backbone.\n",
         markdown_table(table.round(3)),
     ]) + "\n")
     return path
