@@ -45,7 +45,7 @@ BENCH       := $(VENV)/bin/flowad bench --seeds 0,1,2 --threads 1 --quiet
 FAST_PEERS  := pyod_ecod,pyod_copod,pyod_knn,pyod_hbos,pyod_iforest
 MORE_PEERS  := pyod_inne,pyod_loda,pyod_cblof,pyod_pca,pyod_mcd,pyod_kde,pyod_dif
 REFERENCES  := dte_np
-SUITE_DETS  := maf,maf_ensemble,iforest,ocsvm,elliptic,lof,ae,$(FAST_PEERS),$(MORE_PEERS),$(REFERENCES)
+SUITE_DETS  := maf,maf_hybrid,maf_ensemble,iforest,ocsvm,elliptic,lof,ae,$(FAST_PEERS),$(MORE_PEERS),$(REFERENCES)
 
 bench: install
 	$(MAKE) -j2 bench-oneclass bench-unsupervised
@@ -79,8 +79,9 @@ IMAGE_MODELS := fastflow,patchcore,patchflow,autoencoder,fastflow@efficientnet_l
 bench-images: install
 	$(VENV)/bin/flowad study image-bench --threads 1 --max-train 500 --max-test 1000 --quiet \
 		--models $(IMAGE_MODELS) -o docs/results/images
-	$(PY) benchmarks/texture_feature_ceiling.py --out docs/results/images
-	$(PY) benchmarks/texture_feature_ceiling.py --backbone efficientnet_lite2 --out docs/results/images
+	$(PY) benchmarks/texture_feature_ceiling.py --out docs/results/images --models docs/results/images/results.jsonl
+	$(PY) benchmarks/texture_feature_ceiling.py --backbone efficientnet_lite2 --out docs/results/images \
+		--models docs/results/images/results.jsonl
 	$(PY) benchmarks/patchcore_memory.py --out docs/results/images
 	$(PY) benchmarks/image_latency.py --out docs/results/images
 
