@@ -87,8 +87,33 @@ def scores(
     return out
 
 
+#: Weights of the k-NN term tried by :func:`weight_sweep`.
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)
+
+
+def weight_sweep(scores_dir: Path) -> pd.DataFrame:
+    """Mean ROC-AUC of ``nll + w * (-d log r_5)`` per weight ``w`` (``w = 1``: ``hybrid_logdens``), on
+    the development sets, the held-out sets and all, from the files ``--save-scores`` wrote."""
+    rows = []
+    for path in sorted(scores_dir.glob("*__*.npz")):
+        name, seed = path.stem.rsplit("__", 1)
+        with np.load(path) as data:
+            y, nll, knn = data["y"], data["nll"], data["hybrid_logdens"] - data["nll"]
+        row = {"dataset": name, "seed": int(seed)}
+        for w in WEIGHTS:
+            s = nll + w * knn
+            row[w] = roc_auc(y, -np.where(np.isfinite(s), s, -1e300))
+        rows.append(row)
+    per_set = pd.DataFrame(rows).groupby("dataset")[list(WEIGHTS)].mean()
+    dev = per_set.index.isin(DEV_SETS)
+    return pd.DataFrame({"weight of the k-NN term": list(WEIGHTS),
+                         f"{dev.sum()} development sets": per_set[dev].mean().to_numpy(),
+                         f"{(~dev).sum()} held-out sets": per_set[~dev].mean().to_numpy(),
+                         f"all {len(per_set)}": per_set.mean().to_numpy()})
+
+
 def summarize(paths: list[Path], report: Path, peers: Path | None = None,
-              peer_names: tuple[str, ...] = ("pyod_knn",)) -> None:
+              peer_names: tuple[str, ...] = ("pyod_knn",), scores_dir: Path | None = None) -> None:
     """Mean ROC-AUC per score variant on the development sets, the held-out sets and all sets;
     with ``peers`` (a suite's ``results.jsonl``), those detectors' ROC-AUC on the same sets and seeds
     beside them, and head-to-head wins of each variant against the first peer."""
@@ -126,6 +151,9 @@ def summarize(paths: list[Path], report: Path, peers: Path | None = None,
         })
         text += [f"Head to head with {peer_names[0]} (from the suite run, same sets and seeds):", "",
                  markdown_table(versus, 0)]
+    if scores_dir is not None and any(scores_dir.glob("*__*.npz")):
+        text += ["How much the k-NN term weighs: `nll + w * (-d log r_5)` from the saved per-row scores "
+                 "(`w = 1` is `hybrid_logdens`):", "", markdown_table(weight_sweep(scores_dir), 4)]
     text += ["Per set (mean over seeds):", "", markdown_table(per_set.round(3).reset_index(), 3)]
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("\n".join(text))
@@ -142,12 +170,13 @@ def main() -> None:
     parser.add_argument("--summarize", type=Path, nargs="*", help="result files to summarise (no runs)")
     parser.add_argument("--report", type=Path, default=Path("docs/results/bench/score_variants.md"))
     parser.add_argument("--save-scores", type=Path, default=None,
-                        help="folder for each (set, seed)'s test labels and per-row scores of every variant")
+                        help="folder for each (set, seed)'s test labels and per-row scores of every variant "
+                             "(with --summarize: where to read them for the weight sweep)")
     parser.add_argument("--peers", type=Path, default=None,
                         help="a suite's results.jsonl: put its PyOD KNN beside the variants")
     args = parser.parse_args()
     if args.summarize:
-        summarize(args.summarize, args.report, args.peers)
+        summarize(args.summarize, args.report, args.peers, scores_dir=args.save_scores)
         return
     if args.out is None:
         parser.error("--out is required unless --summarize is given")

@@ -68,3 +68,16 @@ def test_ceiling_comparison_counts_models_on_the_same_backbone():
     assert table.loc["all", "fastflow - ceiling"] == pytest.approx(0.03)
     assert table.loc["blob", "fastflow - ceiling"] == pytest.approx(0.85 - 0.82)
     assert np.isnan(table.loc["scratch", "fastflow"])  # a kind the model's row lacks stays empty
+
+
+def test_weight_sweep_reads_saved_scores(tmp_path):
+    variants = _script("score_variants")
+    y = np.r_[np.zeros(8, int), np.ones(2, int)]
+    nll = np.r_[np.linspace(0, 1, 8), 0.5, 0.6]  # the likelihood alone ranks the anomalies in the middle
+    knn = np.r_[np.zeros(8), -10.0, -10.0]  # the neighbour term puts them last
+    for name in ("cardio", "wine"):
+        np.savez(tmp_path / f"{name}__0.npz", y=y, nll=nll, hybrid_logdens=nll + knn)
+    table = variants.weight_sweep(tmp_path).set_index("weight of the k-NN term")
+    assert table.loc[0.0, "all 2"] == pytest.approx(7 / 16)  # normal rows above each anomaly: 4 and 3 of 8
+    assert table.loc[1.0, "all 2"] == pytest.approx(1.0)
+    assert table.loc[1.0, "1 development sets"] == pytest.approx(1.0)  # cardio is one of the eight
