@@ -59,9 +59,15 @@ def test_hybrid_needs_a_fit_that_kept_the_reference():
 
 def test_the_reference_is_a_random_subset_of_large_training_sets(monkeypatch):
     monkeypatch.setattr(neighbours, "REFERENCE_ROWS", 100)
-    picked = neighbours.reference_rows(1000, np.random.default_rng(0), neighbours.REFERENCE_ROWS)
+    picked = neighbours.reference_rows(1000, np.random.default_rng(0))
     assert len(picked) == 100 and len(set(picked)) == 100 and (np.diff(picked) > 0).all()
     assert len(neighbours.reference_rows(50, np.random.default_rng(0))) == 50
+    X, test = _data()  # 600 training rows: the fitted model keeps 100 of them
+    detector = FlowDetector(score_type="hybrid", calibration="split", random_state=0, **FAST["maf"]).fit(X)
+    reference = detector.scoring_.neighbours.reference.numpy()
+    assert reference.shape == (100, 4)
+    inputs = detector.scoring_.model_inputs(torch.as_tensor(X, dtype=torch.float64)).numpy()
+    assert all(np.isclose(inputs, row).all(axis=1).any() for row in reference)  # each one a training row
 
 
 def test_distance_blocks_give_the_same_neighbours_as_one_pass(monkeypatch):

@@ -291,13 +291,12 @@ class FlowDetector(BaseDetector):
         self.n_epochs_ = len(self.history_.train_loss)
         self.member_epochs_ = [len(h.train_loss) for h in histories]
 
+        normal = np.flatnonzero(labels == 0)
         if self.score_type == "hybrid":
-            normal = np.flatnonzero(labels == 0)
             kept = normal[reference_rows(len(normal), rng)]
             reference = torch.as_tensor(score_in_chunks(self.scoring_.model_inputs, X[kept], device))
             self.scoring_.neighbours = NeighbourDistance(reference).to(device)
         if n_flows == 1:
-            normal = np.flatnonzero(labels == 0)
             if len(normal) > MOMENT_ROWS:  # a random subset estimates d-dimensional moments as well
                 normal = np.sort(rng.choice(normal, MOMENT_ROWS, replace=False))
             self.latent_mean_, self.latent_precision_ = _latent_moments(self._latent(X[normal]))

@@ -37,8 +37,10 @@ DISTANCE_FLOOR = 1e-6
 BLOCK_ROWS = 1024
 
 
-def reference_rows(n_rows: int, rng: np.random.Generator, limit: int = REFERENCE_ROWS) -> np.ndarray:
-    """Sorted indices of the rows kept as the reference: all of ``n_rows``, or ``limit`` at random."""
+def reference_rows(n_rows: int, rng: np.random.Generator, limit: int | None = None) -> np.ndarray:
+    """Sorted indices of the rows kept as the reference: all of ``n_rows``, or ``limit`` at random
+    (default :data:`REFERENCE_ROWS`)."""
+    limit = REFERENCE_ROWS if limit is None else int(limit)
     if n_rows <= limit:
         return np.arange(n_rows)
     return np.sort(rng.choice(n_rows, limit, replace=False))
