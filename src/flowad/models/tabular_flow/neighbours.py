@@ -13,8 +13,8 @@ Example:
     >>> import torch
     >>> reference = torch.tensor([[0.0], [1.0], [2.0], [10.0]], dtype=torch.float64)
     >>> knn = NeighbourDistance(reference, k=2)
-    >>> knn(torch.tensor([[0.0], [20.0]], dtype=torch.float64)).exp()
-    tensor([ 1., 18.], dtype=torch.float64)
+    >>> knn(torch.tensor([[0.0], [20.0]], dtype=torch.float64)).exp().round(decimals=6).tolist()
+    [1.0, 18.0]
 """
 
 from __future__ import annotations
