@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from flowad.models import PatchCoreDetector
-from flowad.models.patchcore.torch_model import greedy_coreset, local_patches, nearest_in_bank
+from flowad.models.patchcore.torch_model import PatchCoreScoring, greedy_coreset, local_patches, nearest_in_bank
 from tests.backbones.tiny import TinyBackbone
 
 
@@ -37,6 +37,23 @@ def test_nearest_in_bank_matches_cdist_in_chunks():
     expected, expected_index = full.topk(3, largest=False)
     torch.testing.assert_close(distances, expected, atol=1e-4, rtol=1e-4)
     assert (index == expected_index).all()
+
+
+@pytest.mark.parametrize("chunk", [None, 7])
+def test_patch_distances_are_the_nearest_bank_distances_whole_or_in_chunks(chunk):
+    rng = np.random.default_rng(1)
+    detector = PatchCoreDetector(backbone=TinyBackbone(), input_size=None, reflect_margin=0, max_bank=60,
+                                 max_patches=500).fit(_stripes(10, rng))
+    graph = detector._graph().eval()
+    if chunk:
+        graph.chunk = chunk  # forces the bounded-memory path
+    x = torch.from_numpy(_stripes(2, rng, size=16).transpose(0, 3, 1, 2).copy())
+    with torch.no_grad():
+        distances, nearest, patches = graph.patch_distances(x)
+    flat = patches.reshape(-1, patches.shape[-1])
+    expected, expected_index = torch.cdist(flat, graph.bank).min(dim=1)
+    torch.testing.assert_close(distances.reshape(-1), expected, atol=1e-4, rtol=1e-4)
+    assert (nearest.reshape(-1) == expected_index).all()
 
 
 def test_local_patches_average_neighbourhoods_and_align_stages():

@@ -45,9 +45,17 @@ def local_patches(maps: list[Tensor], kernel: int = 3) -> Tensor:
     return torch.cat(pooled, dim=1)
 
 
-def _squared_distances(a: Tensor, b: Tensor, b_norms: Tensor) -> Tensor:
-    """``||a_i - b_j||^2`` ``(n, m)`` by one matrix product (clamped at 0 against rounding)."""
-    return ((a * a).sum(1, keepdim=True) - 2.0 * a @ b.T + b_norms[None, :]).clamp_min_(0.0)
+def _shifted_distances(a: Tensor, b: Tensor, b_norms: Tensor) -> Tensor:
+    """``||a_i - b_j||^2 - ||a_i||^2`` ``(n, m)`` in one fused matrix product (``addmm``): the row
+    term does not change which ``b_j`` is nearest, so it is added after the minimum or top-k."""
+    return torch.addmm(b_norms, a, b.T, beta=1.0, alpha=-2.0)
+
+
+def _add_row_norms(shifted: Tensor, a: Tensor) -> Tensor:
+    """Adds ``||a_i||^2`` back to the selected entries ``(n, k)`` or ``(n,)``, clamped at 0 against
+    rounding."""
+    norms = (a * a).sum(1)
+    return (shifted + (norms[:, None] if shifted.dim() == 2 else norms)).clamp_min(0.0)
 
 
 def nearest_in_bank(queries: Tensor, bank: Tensor, k: int = 1, chunk: int = 2048) -> tuple[Tensor, Tensor]:
@@ -57,9 +65,9 @@ def nearest_in_bank(queries: Tensor, bank: Tensor, k: int = 1, chunk: int = 2048
     k = min(k, len(bank))
     distances, indices = [], []
     for start in range(0, len(queries), chunk):
-        d2 = _squared_distances(queries[start : start + chunk], bank, norms)
-        values, index = torch.topk(d2, k, dim=1, largest=False)
-        distances.append(values.sqrt())
+        q = queries[start : start + chunk]
+        values, index = torch.topk(_shifted_distances(q, bank, norms), k, dim=1, largest=False)
+        distances.append(_add_row_norms(values, q).sqrt())
         indices.append(index)
     return torch.cat(distances), torch.cat(indices)
 
@@ -133,10 +141,11 @@ class PatchCoreScoring(nn.Module):
         n, d, h, w = patches.shape
         flat = patches.permute(0, 2, 3, 1).reshape(n * h * w, d)
         if torch.compiler.is_exporting() or len(flat) <= self.chunk:
-            values, index = _squared_distances(flat, self.bank, self.bank_norms).min(dim=1)
+            values, index = _shifted_distances(flat, self.bank, self.bank_norms).min(dim=1)
         else:  # bounded memory: chunk x bank distances at a time
-            parts = [_squared_distances(q, self.bank, self.bank_norms).min(dim=1) for q in flat.split(self.chunk)]
+            parts = [_shifted_distances(q, self.bank, self.bank_norms).min(dim=1) for q in flat.split(self.chunk)]
             values, index = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        values = _add_row_norms(values, flat)
         return values.sqrt().reshape(n, h, w), index.reshape(n, h, w), flat.reshape(n, h, w, d)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
