@@ -5,6 +5,11 @@ runner): image ROC-AUC, pixel ROC-AUC, AUPRO and best F1 where there are masks, 
 pixel and image ROC-AUC, fit and score seconds. Beside the rows it keeps what the report draws:
 a few heatmaps per texture, the small-defect score distributions, and the CPU time per 256x256
 image of each model against the autoencoder, measured in the same run.
+
+Models whose maps are not blurred (``smooth_sigma=0``) and whose image score is read off the map
+also get a row per entry of ``map_blur`` (``"fastflow+blur4"``, ``"fastflow+blur4@efficientnet_lite2"``): the same fit's maps with a
+Gaussian blur of that many pixels, exactly what ``smooth_sigma`` would give, so the blur is
+measured without a second fit.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from flowad.core.image_maps import aggregate_map_tensor, gaussian_smooth
 from flowad.core.threads import torch_threads
 from flowad.datasets.digits import one_class_task
 from flowad.datasets.textures import TEXTURES, load_texture, make_texture_set
@@ -53,6 +59,7 @@ class ImageBenchConfig:
             keep the 32-pixel digits at their size with no mirrored margin (their border is already
             black; resizing to 256 would cost 64 times the compute).
         timing_images: Number of 256x256 crops timed per model (0: no timing).
+        map_blur: Blurs (pixels) measured on the texture maps of models that do not blur theirs.
         seed: ``random_state`` of the data and the models.
         torch_threads: ``torch.set_num_threads`` for the run.
     """
@@ -71,6 +78,7 @@ class ImageBenchConfig:
         "digits:patchcore": {"input_size": None, "reflect_margin": 0},
     })
     timing_images: int = 8
+    map_blur: list[float] = field(default_factory=lambda: [4.0])
     seed: int = 0
     torch_threads: int | None = 1
 
@@ -163,6 +171,34 @@ def _texture_jobs(config: ImageBenchConfig, out: Path, log: ResultsLog, on_job) 
             if texture == config.textures[0] and config.timing_images > 0:
                 row["seconds_per_256px_image"] = _time_256(detector, texture, config)
             log.append(row)
+            for sigma in _blurs(detector, config):
+                log.append(_blurred_row(row, test, maps, sigma, detector.image_score))
+
+
+def _blurs(detector, config: ImageBenchConfig) -> list[float]:
+    """The ``map_blur`` entries to measure for ``detector``: none unless its maps are unblurred and
+    its image score is an aggregate of the map."""
+    if getattr(detector, "smooth_sigma", None) != 0 or getattr(detector, "image_score", None) not in ("max",
+                                                                                                      "top1_mean"):
+        return []
+    return [float(s) for s in config.map_blur if s > 0]
+
+
+def _blurred_row(row: dict, test, maps: np.ndarray, sigma: float, image_score: str) -> dict:
+    """The row of ``row``'s model with its maps blurred by ``sigma`` pixels (image scores from the
+    blurred maps, as the scoring graph would compute them)."""
+    start = time.perf_counter()
+    with torch.no_grad():
+        blurred = gaussian_smooth(torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32)), sigma)
+        anomaly = aggregate_map_tensor(blurred, image_score).numpy().astype(np.float64)
+    blurred = blurred.numpy()
+    blur_s = time.perf_counter() - start
+    metrics = evaluate_image_detector_outputs(test.labels, test.masks, anomaly, blurred)
+    model, at, backbone = row["model"].partition("@")
+    return {**{k: row[k] for k in ("task", "dataset", "subset")}, "model": f"{model}+blur{sigma:g}{at}{backbone}",
+            "variant_of": row["model"], "smooth_sigma": sigma, **metrics.as_dict(),
+            "fit_seconds": row["fit_seconds"], "score_seconds": row["score_seconds"] + blur_s,
+            "per_kind": per_kind_metrics(test, anomaly, blurred), "small_defects": _small_defects(test, anomaly, blurred)}
 
 
 def write_example_maps(path: Path, test, maps: np.ndarray) -> None:

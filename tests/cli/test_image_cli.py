@@ -143,13 +143,14 @@ def test_image_bench_rows_resume_and_report(tmp_path):
     results = run_image_bench(config, tmp_path)
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert [(r["task"], r["model"]) for r in rows] == [
-        ("texture", "autoencoder"), ("texture", "patchflow"), ("digits", "autoencoder"), ("digits", "patchflow")]
+        ("texture", "autoencoder"), ("texture", "patchflow"), ("texture", "patchflow+blur4"),
+        ("digits", "autoencoder"), ("digits", "patchflow")]  # the autoencoder blurs its maps already
     texture_row = rows[0]
     assert 0 <= texture_row["pixel_roc_auc"] <= 1 and 0 <= texture_row["aupro"] <= 1
     assert set(texture_row["per_kind"]) == {"square_small", "square", "scratch", "texture", "blob"}
     assert texture_row["seconds_per_256px_image"] > 0
     run_image_bench(config, tmp_path)  # resume: nothing left to do
-    assert len(results.read_text().splitlines()) == 4
+    assert len(results.read_text().splitlines()) == 5
     md, page = write_image_bench_report(tmp_path)
     text = md.read_text()
     assert "pixel_roc_auc" in text and "ratio to autoencoder" in text and "mnist one-class" in text
@@ -161,6 +162,22 @@ def test_image_bench_rows_resume_and_report(tmp_path):
     md, page = write_image_bench_report(tmp_path)
     assert "heatmaps_brick_other_models.png" in md.read_text()
     assert page.read_text().count("data:image/png;base64") == 3
+
+
+def test_image_bench_blur_rows_equal_a_fit_with_that_blur(tmp_path):
+    options = {"texture_options": {"n_train": 12, "n_test_good": 6, "n_test_defect": 10, "crop": 32},
+               "textures": ["brick"], "digit_sets": [], "timing_images": 0, "models": ["patchflow"]}
+    small = {"max_epochs": 1, "max_patches": 300, "steps": 1, "hidden_channels": 8}
+    plain = run_image_bench(ImageBenchConfig(**options, params={"patchflow": small}), tmp_path / "plain")
+    blurred = run_image_bench(ImageBenchConfig(**options, map_blur=[], params={"patchflow": {**small, "smooth_sigma": 4}}),
+                              tmp_path / "blurred")
+    base, variant = [json.loads(line) for line in plain.read_text().splitlines()]
+    assert base["pixel_roc_auc"] != variant["pixel_roc_auc"]  # the blur changes the maps
+    fitted = json.loads(blurred.read_text().splitlines()[0])
+    assert variant["model"] == "patchflow+blur4" and fitted["model"] == "patchflow"
+    for key in ("image_roc_auc", "pixel_roc_auc", "aupro"):
+        assert abs(variant[key] - fitted[key]) < 1e-6, key
+    assert variant["per_kind"]["blob"]["pixel_roc_auc"] == pytest.approx(fitted["per_kind"]["blob"]["pixel_roc_auc"])
 
 
 def test_image_bench_model_names_can_carry_a_backbone():
