@@ -7,9 +7,10 @@ a few heatmaps per texture, the small-defect score distributions, and the CPU ti
 image of each model against the autoencoder, measured in the same run.
 
 Models whose maps are not blurred (``smooth_sigma=0``) and whose image score is read off the map
-also get a row per entry of ``map_blur`` (``"fastflow+blur4"``, ``"fastflow+blur4@efficientnet_lite2"``): the same fit's maps with a
-Gaussian blur of that many pixels, exactly what ``smooth_sigma`` would give, so the blur is
-measured without a second fit.
+also get a row per entry of ``map_blur`` (``"fastflow+blur4"``, ``"fastflow+blur4@efficientnet_lite2"``):
+the same fit's maps with a Gaussian blur of that many pixels, exactly what ``smooth_sigma`` would give, so the blur is
+measured without a second fit. PatchCore also gets a ``"+mapmax"`` row: the same maps, the image
+score their maximum instead of the reweighted largest patch distance.
 """
 
 from __future__ import annotations
@@ -173,6 +174,8 @@ def _texture_jobs(config: ImageBenchConfig, out: Path, log: ResultsLog, on_job) 
             log.append(row)
             for sigma in _blurs(detector, config):
                 log.append(_blurred_row(row, test, maps, sigma, detector.image_score))
+            if getattr(detector, "image_score", None) == "reweighted":
+                log.append(_map_max_row(row, test, maps))
 
 
 def _blurs(detector, config: ImageBenchConfig) -> list[float]:
@@ -182,6 +185,18 @@ def _blurs(detector, config: ImageBenchConfig) -> list[float]:
                                                                                                       "top1_mean"):
         return []
     return [float(s) for s in config.map_blur if s > 0]
+
+
+def _map_max_row(row: dict, test, maps: np.ndarray) -> dict:
+    """The row of ``row``'s model (PatchCore) with the image score read off its (blurred) map, the
+    map's maximum, instead of the reweighted largest patch distance; the maps are the same."""
+    anomaly = maps.reshape(len(maps), -1).max(axis=1).astype(np.float64)
+    metrics = evaluate_image_detector_outputs(test.labels, test.masks, anomaly, maps)
+    model, at, backbone = row["model"].partition("@")
+    return {**{k: row[k] for k in ("task", "dataset", "subset")}, "model": f"{model}+mapmax{at}{backbone}",
+            "variant_of": row["model"], "image_score": "map maximum", **metrics.as_dict(),
+            "fit_seconds": row["fit_seconds"], "score_seconds": row["score_seconds"],
+            "per_kind": per_kind_metrics(test, anomaly, maps), "small_defects": _small_defects(test, anomaly, maps)}
 
 
 def _blurred_row(row: dict, test, maps: np.ndarray, sigma: float, image_score: str) -> dict:
@@ -198,7 +213,8 @@ def _blurred_row(row: dict, test, maps: np.ndarray, sigma: float, image_score: s
     return {**{k: row[k] for k in ("task", "dataset", "subset")}, "model": f"{model}+blur{sigma:g}{at}{backbone}",
             "variant_of": row["model"], "smooth_sigma": sigma, **metrics.as_dict(),
             "fit_seconds": row["fit_seconds"], "score_seconds": row["score_seconds"] + blur_s,
-            "per_kind": per_kind_metrics(test, anomaly, blurred), "small_defects": _small_defects(test, anomaly, blurred)}
+            "per_kind": per_kind_metrics(test, anomaly, blurred),
+            "small_defects": _small_defects(test, anomaly, blurred)}
 
 
 def write_example_maps(path: Path, test, maps: np.ndarray) -> None:
@@ -270,7 +286,7 @@ def run_image_bench(config: ImageBenchConfig, out_dir: str | Path,
     results = out / "results.jsonl"
     log = ResultsLog(results, key=("task", "dataset", "subset", "model"))
     threads = config.torch_threads or torch.get_num_threads()
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2, default=repr))  # a module: its repr
     (out / "machine.json").write_text(json.dumps(machine_info(threads), indent=2))
     with torch_threads(threads):
         _texture_jobs(config, out, log, on_job)

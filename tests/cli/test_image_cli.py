@@ -169,8 +169,8 @@ def test_image_bench_blur_rows_equal_a_fit_with_that_blur(tmp_path):
                "textures": ["brick"], "digit_sets": [], "timing_images": 0, "models": ["patchflow"]}
     small = {"max_epochs": 1, "max_patches": 300, "steps": 1, "hidden_channels": 8}
     plain = run_image_bench(ImageBenchConfig(**options, params={"patchflow": small}), tmp_path / "plain")
-    blurred = run_image_bench(ImageBenchConfig(**options, map_blur=[], params={"patchflow": {**small, "smooth_sigma": 4}}),
-                              tmp_path / "blurred")
+    blurred_config = ImageBenchConfig(**options, map_blur=[], params={"patchflow": {**small, "smooth_sigma": 4}})
+    blurred = run_image_bench(blurred_config, tmp_path / "blurred")
     base, variant = [json.loads(line) for line in plain.read_text().splitlines()]
     assert base["pixel_roc_auc"] != variant["pixel_roc_auc"]  # the blur changes the maps
     fitted = json.loads(blurred.read_text().splitlines()[0])
@@ -178,6 +178,39 @@ def test_image_bench_blur_rows_equal_a_fit_with_that_blur(tmp_path):
     for key in ("image_roc_auc", "pixel_roc_auc", "aupro"):
         assert abs(variant[key] - fitted[key]) < 1e-6, key
     assert variant["per_kind"]["blob"]["pixel_roc_auc"] == pytest.approx(fitted["per_kind"]["blob"]["pixel_roc_auc"])
+
+
+def test_image_bench_adds_a_map_maximum_row_for_patchcore(tmp_path):
+    from tests.backbones.tiny import TinyBackbone
+
+    config = ImageBenchConfig(
+        models=["patchcore"], textures=["brick"], digit_sets=[], timing_images=0,
+        texture_options={"n_train": 8, "n_test_good": 6, "n_test_defect": 10, "crop": 32},
+        params={"patchcore": {"backbone": TinyBackbone(), "input_size": None, "reflect_margin": 8, "max_bank": 50,
+                              "max_patches": 500}})
+    base, variant = [json.loads(line) for line in run_image_bench(config, tmp_path).read_text().splitlines()]
+    assert (base["model"], variant["model"]) == ("patchcore", "patchcore+mapmax")
+    assert variant["pixel_roc_auc"] == base["pixel_roc_auc"]  # the same maps
+    assert variant["image_score"] == "map maximum"
+
+
+def test_map_maximum_row_scores_images_by_their_map_maximum():
+    from types import SimpleNamespace
+
+    from flowad_studies.image_bench import _map_max_row
+
+    rng = np.random.default_rng(0)
+    kinds = ["good"] * 6 + ["blob"] * 6
+    masks = np.zeros((12, 8, 8), dtype=bool)
+    masks[6:, 2:4, 2:4] = True
+    maps = rng.uniform(0, 1, (12, 8, 8)).astype(np.float32)
+    maps[6:, 2:4, 2:4] += 2.0  # defects carry the largest values: the map maximum separates perfectly
+    test = SimpleNamespace(labels=np.array([0] * 6 + [1] * 6), masks=masks, kinds=kinds)
+    base = {"task": "texture", "dataset": "brick", "subset": "", "model": "patchcore@efficientnet_lite2",
+            "fit_seconds": 1.0, "score_seconds": 2.0}
+    row = _map_max_row(base, test, maps)
+    assert row["model"] == "patchcore+mapmax@efficientnet_lite2" and row["variant_of"] == base["model"]
+    assert row["image_roc_auc"] == 1.0 and row["per_kind"]["blob"]["image_roc_auc"] == 1.0
 
 
 def test_image_bench_model_names_can_carry_a_backbone():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from flowad.models import PatchCoreDetector
-from flowad.models.patchcore.torch_model import PatchCoreScoring, greedy_coreset, local_patches, nearest_in_bank
+from flowad.models.patchcore.torch_model import greedy_coreset, local_patches, nearest_in_bank
 from tests.backbones.tiny import TinyBackbone
 
 
