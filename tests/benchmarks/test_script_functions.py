@@ -81,3 +81,33 @@ def test_weight_sweep_reads_saved_scores(tmp_path):
     assert table.loc[0.0, "all 2"] == pytest.approx(7 / 16)  # normal rows above each anomaly: 4 and 3 of 8
     assert table.loc[1.0, "all 2"] == pytest.approx(1.0)
     assert table.loc[1.0, "1 development sets"] == pytest.approx(1.0)  # cardio is one of the eight
+
+
+def _image_run(folder: Path, seed: int, values: dict[str, float]) -> Path:
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"seed": seed}))
+    rows = [{"task": "texture", "dataset": "brick", "subset": "", "model": model, "image_roc_auc": v,
+             "pixel_roc_auc": v - 0.1, "aupro": v - 0.2, "per_kind": {"blob": {"pixel_roc_auc": v - 0.3}}}
+            for model, v in values.items()]
+    rows.append({"task": "digits", "dataset": "mnist", "subset": "1", "model": "fastflow", "image_roc_auc": 0.5})
+    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_image_seeds_averages_seeds_and_names_the_better_model(tmp_path):
+    seeds = _script("image_seeds")
+    runs = [_image_run(tmp_path / "a", 0, {"fastflow": 0.9, "patchcore": 0.8}),
+            _image_run(tmp_path / "b", 1, {"fastflow": 0.7, "patchcore": 0.9, "autoencoder": 0.6})]
+    frame = seeds.combine(runs)
+    assert len(frame) == 5  # texture rows only
+    table = seeds.summary(frame).set_index("model")
+    assert table.loc["fastflow", "image_roc_auc_mean"] == pytest.approx(0.8)
+    assert table.loc["fastflow", "image_roc_auc_min"] == pytest.approx(0.7)
+    assert table.loc["patchcore", "pixel:blob_mean"] == pytest.approx(0.55)
+    assert seeds.verdict(seeds.summary(frame), "image_roc_auc") == {"brick": "patchcore"}  # 0.85 against 0.80
+    text = seeds.markdown(frame)
+    assert "0.800 (0.700-0.900)" in text and "1 seed(s)" in text  # the autoencoder ran at one seed only
+    with pytest.raises(ValueError, match="seed 0"):
+        seeds.combine([runs[0], _image_run(tmp_path / "c", 0, {"fastflow": 0.5})])
