@@ -74,7 +74,8 @@ bench-mvtec: install
 	$(BENCH) --suite mvtec_resnet18 --protocols oneclass --detectors $(SUITE_DETS) \
 		-o docs/results/bench/mvtec_oneclass
 
-# Image models on the texture set and Fashion-MNIST; MODEL@BACKBONE rows use EfficientNet-Lite2.
+# Image models on the texture set and Fashion-MNIST; MODEL@BACKBONE rows use EfficientNet-Lite2; then
+# seeds 1 and 2 of the texture rows and their 3-seed table.
 IMAGE_MODELS := fastflow,patchcore,patchflow,autoencoder,fastflow@efficientnet_lite2,patchcore@efficientnet_lite2
 bench-images: install
 	$(VENV)/bin/flowad study image-bench --threads 1 --max-train 500 --max-test 1000 --quiet \
@@ -82,6 +83,10 @@ bench-images: install
 	$(PY) benchmarks/texture_feature_ceiling.py --out docs/results/images --models docs/results/images/results.jsonl
 	$(PY) benchmarks/texture_feature_ceiling.py --backbone efficientnet_lite2 --out docs/results/images \
 		--models docs/results/images/results.jsonl
+	for seed in 1 2; do $(VENV)/bin/flowad study image-bench --threads 1 --quiet --digit-sets '' --seed $$seed \
+		--models fastflow,patchcore,patchflow,autoencoder -o docs/results/images/seed$$seed; done
+	$(PY) benchmarks/image_seeds.py --runs docs/results/images,docs/results/images/seed1,docs/results/images/seed2 \
+		--out docs/results/images
 	$(PY) benchmarks/patchcore_memory.py --out docs/results/images
 	$(PY) benchmarks/image_latency.py --out docs/results/images
 
