@@ -191,12 +191,7 @@ def _map_max_row(row: dict, test, maps: np.ndarray) -> dict:
     """The row of ``row``'s model (PatchCore) with the image score read off its (blurred) map, the
     map's maximum, instead of the reweighted largest patch distance; the maps are the same."""
     anomaly = maps.reshape(len(maps), -1).max(axis=1).astype(np.float64)
-    metrics = evaluate_image_detector_outputs(test.labels, test.masks, anomaly, maps)
-    model, at, backbone = row["model"].partition("@")
-    return {**{k: row[k] for k in ("task", "dataset", "subset")}, "model": f"{model}+mapmax{at}{backbone}",
-            "variant_of": row["model"], "image_score": "map maximum", **metrics.as_dict(),
-            "fit_seconds": row["fit_seconds"], "score_seconds": row["score_seconds"],
-            "per_kind": per_kind_metrics(test, anomaly, maps), "small_defects": _small_defects(test, anomaly, maps)}
+    return _variant_row(row, "+mapmax", test, anomaly, maps, {"image_score": "map maximum"})
 
 
 def _blurred_row(row: dict, test, maps: np.ndarray, sigma: float, image_score: str) -> dict:
@@ -207,14 +202,20 @@ def _blurred_row(row: dict, test, maps: np.ndarray, sigma: float, image_score: s
         blurred = gaussian_smooth(torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32)), sigma)
         anomaly = aggregate_map_tensor(blurred, image_score).numpy().astype(np.float64)
     blurred = blurred.numpy()
-    blur_s = time.perf_counter() - start
-    metrics = evaluate_image_detector_outputs(test.labels, test.masks, anomaly, blurred)
+    return _variant_row(row, f"+blur{sigma:g}", test, anomaly, blurred, {"smooth_sigma": sigma},
+                        extra_seconds=time.perf_counter() - start)
+
+
+def _variant_row(row: dict, suffix: str, test, anomaly: np.ndarray, maps: np.ndarray, fields: dict,
+                 extra_seconds: float = 0.0) -> dict:
+    """A row measured on the same fit as ``row``: model named ``MODEL{suffix}[@BACKBONE]``, with
+    ``variant_of`` and ``fields`` recorded, metrics from ``anomaly`` (image scores) and ``maps``."""
+    metrics = evaluate_image_detector_outputs(test.labels, test.masks, anomaly, maps)
     model, at, backbone = row["model"].partition("@")
-    return {**{k: row[k] for k in ("task", "dataset", "subset")}, "model": f"{model}+blur{sigma:g}{at}{backbone}",
-            "variant_of": row["model"], "smooth_sigma": sigma, **metrics.as_dict(),
-            "fit_seconds": row["fit_seconds"], "score_seconds": row["score_seconds"] + blur_s,
-            "per_kind": per_kind_metrics(test, anomaly, blurred),
-            "small_defects": _small_defects(test, anomaly, blurred)}
+    return {**{k: row[k] for k in ("task", "dataset", "subset")}, "model": f"{model}{suffix}{at}{backbone}",
+            "variant_of": row["model"], **fields, **metrics.as_dict(),
+            "fit_seconds": row["fit_seconds"], "score_seconds": row["score_seconds"] + extra_seconds,
+            "per_kind": per_kind_metrics(test, anomaly, maps), "small_defects": _small_defects(test, anomaly, maps)}
 
 
 def write_example_maps(path: Path, test, maps: np.ndarray) -> None:
