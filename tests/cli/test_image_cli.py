@@ -100,11 +100,12 @@ def test_patchcore_on_lite2_from_the_command_line(tmp_path):
     assert flowad("data", "textures", tmp_path, "--textures", "gravel", "--crop", "32", "--n-train", "12",
                   "--seed", "0").returncode == 0
     folder = tmp_path / "gravel"
-    result = flowad("image", "fit", folder, "-m", "patchcore", "--backbone", "efficientnet_lite2", "-o",
-                    tmp_path / "m", "-q")
+    result = flowad("image", "fit", folder, "-m", "patchcore", "--backbone", "efficientnet_lite2",
+                    "--smooth-sigma", "2", "-o", tmp_path / "m", "-q")
     assert result.returncode == 0, result.stderr
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["class"] == "PatchCoreDetector" and config["params"]["backbone"] == "efficientnet_lite2"
+    assert config["params"]["smooth_sigma"] == 2.0
     assert config["state"]["backbone_spec_"]["stages"] == ["stride8", "stride16_early"]
     result = flowad("image", "score", tmp_path / "m", folder, "-o", tmp_path / "s.csv", "--no-report", "-q")
     assert result.returncode == 0, result.stderr
@@ -121,6 +122,7 @@ def test_patchcore_on_lite2_from_the_command_line(tmp_path):
     [
         (["image", "fit", "missing_folder", "-o", "m"], "not found"),
         (["image", "fit", ".", "-m", "glow3000", "-o", "m"], "--model"),
+        (["image", "fit", ".", "--smooth-sigma", "-1", "-o", "m"], "--smooth-sigma"),
         (["data", "textures", "out", "--textures", "marble"], "texture"),
     ],
 )

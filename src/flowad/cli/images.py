@@ -68,6 +68,8 @@ def fit(
     backbone: Annotated[str | None, typer.Option(help=BACKBONE_HELP)] = None,
     size: Size = None,
     epochs: Annotated[int | None, typer.Option(help="Maximum training epochs.")] = None,
+    smooth_sigma: Annotated[float | None, typer.Option(
+        help="Gaussian blur of the anomaly maps in pixels (0: none; the model's default if not given).")] = None,
     contamination: Annotated[str, typer.Option(help="'auto' (1%) or share of normal images flagged.")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     quiet: Quiet = False,
@@ -88,6 +90,10 @@ def fit(
             raise ValueError(f"--backbone is only for models with a feature backbone (fastflow, patchcore), "
                              f"not {model}")
         detector.set_params(backbone=backbone)
+    if smooth_sigma is not None:
+        if not smooth_sigma >= 0:
+            raise ValueError(f"--smooth-sigma must be a blur in pixels, 0 or more, got {smooth_sigma}")
+        detector.set_params(smooth_sigma=smooth_sigma)
     train = load_image_folder(folder, "train", size=size)
     normal = train.images[train.labels == 0]
     with _model_progress(quiet, f"fit {model} on {len(normal)} images"):
