@@ -117,12 +117,18 @@ def test_patchcore_on_lite2_from_the_command_line(tmp_path):
     assert not (tmp_path / "m3").exists()
 
 
+def test_fit_refuses_a_negative_map_blur_and_writes_no_model(textures, tmp_path):
+    folder, _ = textures
+    result = flowad("image", "fit", folder, "-m", "patchcore", "--smooth-sigma", "-1", "-o", tmp_path / "m", "-q")
+    assert result.returncode == 1 and "smooth_sigma must be >= 0" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "m").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["image", "fit", "missing_folder", "-o", "m"], "not found"),
         (["image", "fit", ".", "-m", "glow3000", "-o", "m"], "--model"),
-        (["image", "fit", ".", "--smooth-sigma", "-1", "-o", "m"], "--smooth-sigma"),
         (["data", "textures", "out", "--textures", "marble"], "texture"),
     ],
 )

@@ -90,9 +90,7 @@ def fit(
             raise ValueError(f"--backbone is only for models with a feature backbone (fastflow, patchcore), "
                              f"not {model}")
         detector.set_params(backbone=backbone)
-    if smooth_sigma is not None:
-        if not smooth_sigma >= 0:
-            raise ValueError(f"--smooth-sigma must be a blur in pixels, 0 or more, got {smooth_sigma}")
+    if smooth_sigma is not None:  # checked by the model when it fits, before anything is written
         detector.set_params(smooth_sigma=smooth_sigma)
     train = load_image_folder(folder, "train", size=size)
     normal = train.images[train.labels == 0]
