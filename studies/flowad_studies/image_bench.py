@@ -79,7 +79,7 @@ class ImageBenchConfig:
         "digits:patchcore": {"input_size": None, "reflect_margin": 0},
     })
     timing_images: int = 8
-    map_blur: list[float] = field(default_factory=lambda: [4.0])
+    map_blur: list[float] = field(default_factory=lambda: [2.0, 4.0])
     seed: int = 0
     torch_threads: int | None = 1
 

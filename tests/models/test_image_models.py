@@ -203,6 +203,7 @@ def test_scoring_checks_fit_and_channels():
         (lambda: ConvAutoencoderDetector(contamination=0.9), "contamination"),
         (lambda: FastFlowDetector(stages=("stride5",)), "stages"),
         (lambda: FastFlowDetector(smooth_sigma=-1), "smooth_sigma"),
+        (lambda: FastFlowDetector(image_score_sigma=-1), "image_score_sigma"),
         (lambda: FastFlowDetector(input_size=4), "input_size"),
         (lambda: FastFlowDetector(input_size=256.0), "input_size"),
         (lambda: FastFlowDetector(reflect_margin=24), "reflect_margin"),  # not a multiple of stride 16
@@ -289,3 +290,58 @@ def test_fastflow_files_saved_before_resizing_existed_keep_their_behaviour(tmp_p
     loaded = io.load(tmp_path / "model")
     assert loaded.input_size is None and loaded.reflect_margin == 0
     np.testing.assert_allclose(loaded.anomaly_map(test), old_style.anomaly_map(test), rtol=1e-5, atol=1e-6)
+
+
+def test_fastflow_image_score_reads_its_own_blur_of_the_map():
+    """Blurred maps with the image score off the unblurred map: the maps are the raw maps blurred, the
+    scores those of the same flows without any blur; with equal blurs the score is the map's maximum."""
+    import torch
+
+    from flowad.flows import FastFlow2d
+    from flowad.models.fastflow.torch_model import FastFlowScoring
+
+    class Tiny(torch.nn.Module):
+        strides = (4,)
+
+        def forward(self, x):
+            return [torch.nn.functional.avg_pool2d(x.repeat(1, 2, 1, 1), 4)]
+
+    torch.manual_seed(0)
+    flows = [FastFlow2d(6, steps=2)]
+    x = torch.rand(3, 3, 32, 32)
+
+    def graph(**blurs):
+        return FastFlowScoring(Tiny(), flows, input_size=None, reflect_margin=0, **blurs).eval()
+
+    with torch.no_grad():
+        raw_score, raw_maps = graph()(x)
+        score, maps = graph(smooth_sigma=2.0, image_score_sigma=0.0)(x)
+        same_score, same_maps = graph(smooth_sigma=2.0, image_score_sigma=2.0)(x)
+    torch.testing.assert_close(maps, gaussian_smooth(raw_maps, 2.0))
+    torch.testing.assert_close(score, raw_score)
+    torch.testing.assert_close(same_maps, maps)
+    torch.testing.assert_close(same_score, -maps.flatten(1).amax(1))
+    assert not torch.allclose(same_score, raw_score)  # the blur moves the maximum
+
+
+@needs_backbone
+def test_fastflow_files_saved_before_image_score_sigma_score_their_blurred_map(tmp_path):
+    """A format-3 file with ``smooth_sigma`` > 0 read its image score off the blurred map; loading it
+    keeps that, so its scores and threshold do not move."""
+    import json
+
+    train, test = stripes(12), stripes(2, seed=3)
+    fitted = FastFlowDetector(stages=("stride4",), input_size=None, reflect_margin=0, steps=2, max_epochs=2,
+                              smooth_sigma=2.0, image_score_sigma=2.0, random_state=0).fit(train)
+    io.save(fitted, tmp_path / "model")
+    config_path = tmp_path / "model" / io.CONFIG_FILE
+    config = json.loads(config_path.read_text())
+    del config["params"]["image_score_sigma"]
+    config["format_version"] = 3
+    config["config_sha256"] = io.config_digest(config)
+    config_path.write_text(json.dumps(config))
+    loaded = io.load(tmp_path / "model")
+    assert loaded.image_score_sigma == 2.0
+    np.testing.assert_allclose(loaded.score_samples(test), fitted.score_samples(test), rtol=1e-6)
+    np.testing.assert_allclose(loaded.score_samples(test), -aggregate_maps(loaded.anomaly_map(test), "max"),
+                               rtol=1e-5)

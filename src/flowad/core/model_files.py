@@ -88,7 +88,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "flowad-model"
 #: Version of the file layout; :data:`MIGRATIONS` brings older files up to it.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -564,5 +564,14 @@ def _v2_to_v3(config: dict) -> dict:
     return config
 
 
+def _v3_to_v4(config: dict) -> dict:
+    """Format 3 -> 4: FastFlow files written before ``image_score_sigma`` existed read their image
+    score off the blurred map they return, so that a file's scores (and its threshold) do not move."""
+    config = dict(config, params=dict(config["params"]), format_version=4)
+    if config.get("class") == "FastFlowDetector":
+        config["params"].setdefault("image_score_sigma", config["params"].get("smooth_sigma", 0.0))
+    return config
+
+
 #: ``MIGRATIONS[v]`` turns a format-``v`` configuration into format ``v + 1``.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}

@@ -65,8 +65,10 @@ class FastFlowDetector(BackboneBinding, BaseImageDetector):
         hidden_ratio: Coupling subnet width as a share of the stage's channels.
         clamp: Bound of the couplings' log-scales.
         conv3x3_only: 3x3 subnets everywhere instead of alternating 3x3 and 1x1.
-        smooth_sigma: Gaussian blur of the final map, in pixels (0: none).
+        smooth_sigma: Gaussian blur of the anomaly maps, in pixels (0: none).
         image_score: ``"max"`` or ``"top1_mean"`` of the map.
+        image_score_sigma: Gaussian blur of the map the image score is read from, in pixels
+            (0: the unblurred map). Set it to ``smooth_sigma`` to score the map you see.
         contamination: Share of held-out training images above the threshold (``"auto"``: 1%).
         max_epochs: Most passes over the training data.
         batch_size: Samples per optimisation step.
@@ -89,6 +91,7 @@ class FastFlowDetector(BackboneBinding, BaseImageDetector):
         conv3x3_only: bool = False,
         smooth_sigma: float = 0.0,
         image_score: str = "max",
+        image_score_sigma: float = 0.0,
         contamination: float | str = "auto",
         max_epochs: int = 40,
         batch_size: int = 16,
@@ -108,6 +111,7 @@ class FastFlowDetector(BackboneBinding, BaseImageDetector):
         self.conv3x3_only = conv3x3_only
         self.smooth_sigma = smooth_sigma
         self.image_score = image_score
+        self.image_score_sigma = image_score_sigma
         self.contamination = contamination
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -122,6 +126,8 @@ class FastFlowDetector(BackboneBinding, BaseImageDetector):
     def _check_params(self) -> None:
         self._check_backbone_params()
         self._check_at_least_one("steps")
+        if not self.image_score_sigma >= 0:
+            raise ValueError(f"image_score_sigma must be >= 0, got {self.image_score_sigma!r}")
 
     def _features(self, x: Tensor, batch_size: int = 16) -> list[Tensor]:
         """Standardised feature maps per stage, margin included, for images ``(N, C, H, W)``."""
@@ -213,7 +219,7 @@ class FastFlowDetector(BackboneBinding, BaseImageDetector):
     def _graph(self) -> FastFlowScoring:
         """The scoring graph (:mod:`~flowad.models.fastflow.torch_model`) that every score and map runs."""
         return FastFlowScoring(self._backbone(), self.flows_, self.input_size, self.reflect_margin,
-                               self.smooth_sigma, self.image_score)
+                               self.smooth_sigma, self.image_score, self.image_score_sigma)
 
     def _scores_and_maps(self, x: Tensor, batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
         return self._run_graph(self._graph(), x, batch_size)

@@ -3,7 +3,7 @@
 ``FastFlowDetector.score_samples``, ``anomaly_map`` and the ONNX export all run this module
 (float32): resize, mirrored margin, backbone, per-image LayerNorm, one 2D flow per stage, margin cut,
 bilinear upsampling, the mean over stages, optional Gaussian blur, and the image score (the map's
-maximum or the mean of its top 1%).
+maximum or the mean of its top 1%), read off a map with its own blur (by default the unblurred one).
 
 Example:
     >>> import torch
@@ -55,12 +55,13 @@ class FastFlowScoring(nn.Module):
         backbone: Feature extractor with ``strides``; ``backbone(x)`` is a list of maps, one per stage.
         flows: One :class:`~flowad.flows.FastFlow2d` per stage.
         input_size, reflect_margin: As for :class:`~flowad.models.FastFlowDetector`.
-        smooth_sigma: Gaussian blur of the map in pixels (0: none).
+        smooth_sigma: Gaussian blur of the returned map in pixels (0: none).
         image_score: ``"max"`` or ``"top1_mean"``.
+        image_score_sigma: Gaussian blur of the map the image score is read from (0: the unblurred map).
     """
 
     def __init__(self, backbone: nn.Module, flows, input_size: int | None, reflect_margin: int,
-                 smooth_sigma: float = 0.0, image_score: str = "max") -> None:
+                 smooth_sigma: float = 0.0, image_score: str = "max", image_score_sigma: float = 0.0) -> None:
         super().__init__()
         self.backbone = backbone
         self.flows = nn.ModuleList(flows)
@@ -68,12 +69,14 @@ class FastFlowScoring(nn.Module):
         self.reflect_margin = int(reflect_margin)
         self.smooth_sigma = float(smooth_sigma)
         self.image_score = image_score
+        self.image_score_sigma = float(image_score_sigma)
 
     def maps(self, x: Tensor) -> Tensor:
         """Anomaly maps ``(N, H, W)``, higher = more anomalous."""
-        maps = fastflow_map(self.backbone, self.flows, x, self.input_size, self.reflect_margin)
-        return gaussian_smooth(maps, self.smooth_sigma)
+        return self(x)[1]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        maps = self.maps(x)
-        return -aggregate_map_tensor(maps, self.image_score), maps
+        raw = fastflow_map(self.backbone, self.flows, x, self.input_size, self.reflect_margin)
+        maps = gaussian_smooth(raw, self.smooth_sigma)
+        scored = maps if self.image_score_sigma == self.smooth_sigma else gaussian_smooth(raw, self.image_score_sigma)
+        return -aggregate_map_tensor(scored, self.image_score), maps
