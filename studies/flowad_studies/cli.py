@@ -77,6 +77,7 @@ def image_bench(
     seed: Seed = 0,
     output: Annotated[Path, typer.Option("--output", "-o", help="Results and report folder.")] = Path(
         "runs/image_bench"),
+    keep_maps: Annotated[bool, typer.Option(help="Also save every texture test map (maps/*_all.npz).")] = False,
     quiet: Quiet = False,
 ) -> None:
     """Benchmark the image models on the texture defect set and the digit one-class tasks."""
@@ -90,6 +91,7 @@ def image_bench(
         digit_max_test=max_test,
         torch_threads=threads,
         seed=seed,
+        keep_maps=keep_maps,
     )
     with progress_bar(quiet) as progress:
         task = progress.add_task("image bench", total=None, status="")

@@ -61,6 +61,8 @@ class ImageBenchConfig:
             black; resizing to 256 would cost 64 times the compute).
         timing_images: Number of 256x256 crops timed per model (0: no timing).
         map_blur: Blurs (pixels) measured on the texture maps of models that do not blur theirs.
+        keep_maps: Also save every texture test map (``maps/<texture>__<model>_all.npz``, float32), so
+            that other map post-processing can be measured on the same fit later.
         seed: ``random_state`` of the data and the models.
         torch_threads: ``torch.set_num_threads`` for the run.
     """
@@ -80,6 +82,7 @@ class ImageBenchConfig:
     })
     timing_images: int = 8
     map_blur: list[float] = field(default_factory=lambda: [2.0, 4.0])
+    keep_maps: bool = False
     seed: int = 0
     torch_threads: int | None = 1
 
@@ -169,6 +172,9 @@ def _texture_jobs(config: ImageBenchConfig, out: Path, log: ResultsLog, on_job) 
                    "fit_seconds": fit_s, "score_seconds": score_s, "per_kind": per_kind_metrics(test, anomaly, maps),
                    "small_defects": _small_defects(test, anomaly, maps)}
             write_example_maps(out / "maps" / f"{texture}__{name}.npz", test, maps)
+            if config.keep_maps:
+                np.savez_compressed(out / "maps" / f"{texture}__{name}_all.npz", maps=maps.astype(np.float32),
+                                    image_scores=anomaly)
             if texture == config.textures[0] and config.timing_images > 0:
                 row["seconds_per_256px_image"] = _time_256(detector, texture, config)
             log.append(row)

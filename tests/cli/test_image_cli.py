@@ -11,6 +11,8 @@ from flowad_studies.image_report import write_image_bench_report
 
 from flowad import io
 from flowad.backbones.efficientnet import backbone_available
+from flowad.datasets.textures import make_texture_set
+from flowad.evaluation.image_metrics import pixel_roc_auc
 from tests.browser import external_references, open_page
 from tests.cli.runner import flowad
 
@@ -151,14 +153,15 @@ def test_image_bench_rows_resume_and_report(tmp_path):
     results = run_image_bench(config, tmp_path)
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert [(r["task"], r["model"]) for r in rows] == [
-        ("texture", "autoencoder"), ("texture", "patchflow"), ("texture", "patchflow+blur4"),
-        ("digits", "autoencoder"), ("digits", "patchflow")]  # the autoencoder blurs its maps already
+        ("texture", "autoencoder"), ("texture", "patchflow"), ("texture", "patchflow+blur2"),
+        ("texture", "patchflow+blur4"), ("digits", "autoencoder"), ("digits", "patchflow")]  # the autoencoder
+    # blurs its maps already
     texture_row = rows[0]
     assert 0 <= texture_row["pixel_roc_auc"] <= 1 and 0 <= texture_row["aupro"] <= 1
     assert set(texture_row["per_kind"]) == {"square_small", "square", "scratch", "texture", "blob"}
     assert texture_row["seconds_per_256px_image"] > 0
     run_image_bench(config, tmp_path)  # resume: nothing left to do
-    assert len(results.read_text().splitlines()) == 5
+    assert len(results.read_text().splitlines()) == 6
     md, page = write_image_bench_report(tmp_path)
     text = md.read_text()
     assert "pixel_roc_auc" in text and "ratio to autoencoder" in text and "mnist one-class" in text
@@ -176,7 +179,8 @@ def test_image_bench_blur_rows_equal_a_fit_with_that_blur(tmp_path):
     options = {"texture_options": {"n_train": 12, "n_test_good": 6, "n_test_defect": 10, "crop": 32},
                "textures": ["brick"], "digit_sets": [], "timing_images": 0, "models": ["patchflow"]}
     small = {"max_epochs": 1, "max_patches": 300, "steps": 1, "hidden_channels": 8}
-    plain = run_image_bench(ImageBenchConfig(**options, params={"patchflow": small}), tmp_path / "plain")
+    plain = run_image_bench(ImageBenchConfig(**options, map_blur=[4.0], keep_maps=True, params={"patchflow": small}),
+                            tmp_path / "plain")
     blurred_config = ImageBenchConfig(**options, map_blur=[], params={"patchflow": {**small, "smooth_sigma": 4}})
     blurred = run_image_bench(blurred_config, tmp_path / "blurred")
     base, variant = [json.loads(line) for line in plain.read_text().splitlines()]
@@ -186,6 +190,10 @@ def test_image_bench_blur_rows_equal_a_fit_with_that_blur(tmp_path):
     for key in ("image_roc_auc", "pixel_roc_auc", "aupro"):
         assert abs(variant[key] - fitted[key]) < 1e-6, key
     assert variant["per_kind"]["blob"]["pixel_roc_auc"] == pytest.approx(fitted["per_kind"]["blob"]["pixel_roc_auc"])
+    kept = np.load(tmp_path / "plain" / "maps" / "brick__patchflow_all.npz")  # every test map, for later variants
+    assert kept["maps"].shape == (16, 32, 32) and kept["image_scores"].shape == (16,)
+    _, test = make_texture_set("brick", random_state=0, **options["texture_options"])
+    assert pixel_roc_auc(test.masks, kept["maps"]) == pytest.approx(base["pixel_roc_auc"], abs=1e-6)
 
 
 def test_image_bench_adds_a_map_maximum_row_for_patchcore(tmp_path):
