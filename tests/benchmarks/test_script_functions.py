@@ -111,3 +111,23 @@ def test_image_seeds_averages_seeds_and_names_the_better_model(tmp_path):
     assert "0.800 (0.700-0.900)" in text and "1 seed(s)" in text  # the autoencoder ran at one seed only
     with pytest.raises(ValueError, match="seed 0"):
         seeds.combine([runs[0], _image_run(tmp_path / "c", 0, {"fastflow": 0.5})])
+
+
+def test_map_postprocessing_measures_variants_of_kept_maps(tmp_path):
+    from flowad.datasets.textures import make_texture_set
+    from flowad.evaluation.image_metrics import pixel_roc_auc
+
+    post = _script("map_postprocessing")
+    options = {"n_train": 4, "n_test_good": 6, "n_test_defect": 10, "crop": 32}
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "config.json").write_text(f'{{"seed": 3, "texture_options": {options!r}}}'.replace("'", '"'))
+    _, test = make_texture_set("brick", random_state=3, **options)
+    maps = test.masks + np.random.default_rng(0).normal(0, 0.5, test.masks.shape)  # noisy masks
+    np.savez_compressed(tmp_path / "maps" / "brick__fastflow_all.npz", maps=maps.astype(np.float32),
+                        image_scores=np.zeros(len(maps)))
+    table = post.run([tmp_path], "fastflow")
+    assert set(table.variant) == {"raw", "raw+blur2", "raw+blur4", *(f"blur{s:g}" for s in post.BLURS)}
+    raw = table.set_index("variant").loc["raw"]
+    assert raw.seed == 3 and raw.pixel_roc_auc == pytest.approx(pixel_roc_auc(test.masks, maps), abs=1e-6)
+    assert table.set_index("variant").loc["blur1", "pixel_roc_auc"] > raw.pixel_roc_auc  # the blur removes noise
+    assert "## brick" in post.report(table) and "| raw |" in post.report(table)
