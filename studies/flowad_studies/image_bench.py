@@ -6,11 +6,14 @@ pixel and image ROC-AUC, fit and score seconds. Beside the rows it keeps what th
 a few heatmaps per texture, the small-defect score distributions, and the CPU time per 256x256
 image of each model against the autoencoder, measured in the same run.
 
-Models whose maps are not blurred (``smooth_sigma=0``) and whose image score is read off the map
-also get a row per entry of ``map_blur`` (``"fastflow+blur4"``, ``"fastflow+blur4@efficientnet_lite2"``):
-the same fit's maps with a Gaussian blur of that many pixels, exactly what ``smooth_sigma`` would give, so the blur is
-measured without a second fit. PatchCore also gets a ``"+mapmax"`` row: the same maps, the image
-score their maximum instead of the reweighted largest patch distance.
+Models whose image score is read off the map also get a row per entry of ``map_blur``
+(``"fastflow+blur4"``, ``"fastflow+blur4@efficientnet_lite2"``): the same fit's unblurred maps with a
+Gaussian blur of that many pixels and the image score read off the blurred map, exactly what
+``smooth_sigma=S`` (and for FastFlow ``image_score_sigma=S``) would give, so the blur is measured
+without a second fit. Where such a model blurs its own maps (FastFlow's default), the unblurred maps
+come from scoring the same fit once more with ``smooth_sigma=0``, and they get a ``"+blur0"`` row.
+PatchCore also gets a ``"+mapmax"`` row: the same maps, the image score their maximum instead of the
+reweighted largest patch distance.
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ class ImageBenchConfig:
             black; resizing to 256 would cost 64 times the compute).
         timing_images: Number of 256x256 crops timed per model (0: no timing).
         map_blur: Blurs (pixels) measured on the texture maps of models that do not blur theirs.
-        keep_maps: Also save every texture test map (``maps/<texture>__<model>_all.npz``, float32), so
-            that other map post-processing can be measured on the same fit later.
+        keep_maps: Also save every texture test map (``maps/<texture>__<model>_all.npz``, float32;
+            FastFlow's before its blur), so that other post-processing can be measured on the same fit later.
         seed: ``random_state`` of the data and the models.
         torch_threads: ``torch.set_num_threads`` for the run.
     """
@@ -172,25 +175,47 @@ def _texture_jobs(config: ImageBenchConfig, out: Path, log: ResultsLog, on_job) 
                    "fit_seconds": fit_s, "score_seconds": score_s, "per_kind": per_kind_metrics(test, anomaly, maps),
                    "small_defects": _small_defects(test, anomaly, maps)}
             write_example_maps(out / "maps" / f"{texture}__{name}.npz", test, maps)
+            raw = _unblurred_maps(detector, test.images, maps)
             if config.keep_maps:
-                np.savez_compressed(out / "maps" / f"{texture}__{name}_all.npz", maps=maps.astype(np.float32),
+                np.savez_compressed(out / "maps" / f"{texture}__{name}_all.npz", maps=raw.astype(np.float32),
                                     image_scores=anomaly)
             if texture == config.textures[0] and config.timing_images > 0:
                 row["seconds_per_256px_image"] = _time_256(detector, texture, config)
             log.append(row)
+            if raw is not maps:
+                log.append(_blurred_row(row, test, raw, 0.0, detector.image_score))
             for sigma in _blurs(detector, config):
-                log.append(_blurred_row(row, test, maps, sigma, detector.image_score))
+                log.append(_blurred_row(row, test, raw, sigma, detector.image_score))
             if getattr(detector, "image_score", None) == "reweighted":
                 log.append(_map_max_row(row, test, maps))
 
 
 def _blurs(detector, config: ImageBenchConfig) -> list[float]:
-    """The ``map_blur`` entries to measure for ``detector``: none unless its maps are unblurred and
-    its image score is an aggregate of the map."""
-    if getattr(detector, "smooth_sigma", None) != 0 or getattr(detector, "image_score", None) not in ("max",
-                                                                                                      "top1_mean"):
+    """The ``map_blur`` entries to measure for ``detector``: none unless its image score is an
+    aggregate of the map and its unblurred maps are at hand (:func:`_unblurred_maps`)."""
+    if not _blurs_its_maps_apart(detector) and getattr(detector, "smooth_sigma", None) != 0:
+        return []
+    if getattr(detector, "image_score", None) not in ("max", "top1_mean"):
         return []
     return [float(s) for s in config.map_blur if s > 0]
+
+
+def _blurs_its_maps_apart(detector) -> bool:
+    """Whether ``detector`` blurs its maps apart from its image score (FastFlow's ``image_score_sigma``)."""
+    return hasattr(detector, "image_score_sigma") and getattr(detector, "smooth_sigma", 0) != 0
+
+
+def _unblurred_maps(detector, images: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """``maps`` themselves when ``detector`` does not blur them, else (FastFlow) the same fit's maps
+    scored again with ``smooth_sigma=0``."""
+    if not _blurs_its_maps_apart(detector):
+        return maps
+    sigma = detector.smooth_sigma
+    detector.set_params(smooth_sigma=0.0)
+    try:
+        return detector.score_and_map(images)[1]
+    finally:
+        detector.set_params(smooth_sigma=sigma)
 
 
 def _map_max_row(row: dict, test, maps: np.ndarray) -> dict:

@@ -240,3 +240,31 @@ def test_image_bench_model_names_can_carry_a_backbone():
         _model(config, "resnet@x", "texture")
     with pytest.raises(ValueError, match="invalid parameters"):
         _model(config, "patchflow@efficientnet_lite2", "texture")  # no backbone parameter
+
+
+def test_image_bench_measures_a_blurring_fastflow_against_its_unblurred_maps(tmp_path):
+    """FastFlow blurring its maps (image score off the unblurred map) gets a +blur0 row from the same fit
+    scored without the blur: it equals a fit without the blur, and shares the image metrics of the default."""
+    from tests.backbones.tiny import TinyBackbone
+
+    def config(**fastflow):
+        return ImageBenchConfig(
+            models=["fastflow"], textures=["brick"], digit_sets=[], timing_images=0, map_blur=[2.0], keep_maps=True,
+            texture_options={"n_train": 12, "n_test_good": 6, "n_test_defect": 10, "crop": 32},
+            params={"fastflow": {"backbone": TinyBackbone(), "input_size": None, "reflect_margin": 8, "steps": 1,
+                                 "max_epochs": 2, **fastflow}})
+
+    rows = [json.loads(line) for line in
+            run_image_bench(config(smooth_sigma=2.0), tmp_path / "blurring").read_text().splitlines()]
+    default, unblurred, blurred = rows
+    assert [r["model"] for r in rows] == ["fastflow", "fastflow+blur0", "fastflow+blur2"]
+    plain = json.loads(run_image_bench(config(smooth_sigma=0.0, image_score_sigma=0.0), tmp_path / "plain")
+                       .read_text().splitlines()[0])
+    for key in ("image_roc_auc", "pixel_roc_auc", "aupro"):
+        assert unblurred[key] == pytest.approx(plain[key], abs=1e-6), key
+    assert default["image_roc_auc"] == pytest.approx(unblurred["image_roc_auc"], abs=1e-9)  # score off the raw map
+    assert default["pixel_roc_auc"] == pytest.approx(blurred["pixel_roc_auc"], abs=1e-6)  # maps blurred by 2 px
+    assert default["pixel_roc_auc"] != unblurred["pixel_roc_auc"]
+    kept = np.load(tmp_path / "blurring" / "maps" / "brick__fastflow_all.npz")["maps"]
+    _, test = make_texture_set("brick", random_state=0, n_train=12, n_test_good=6, n_test_defect=10, crop=32)
+    assert pixel_roc_auc(test.masks, kept) == pytest.approx(unblurred["pixel_roc_auc"], abs=1e-6)  # kept unblurred
