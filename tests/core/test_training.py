@@ -1,4 +1,5 @@
-"""The training loop's step budget, epochs of bounded rows and capped validation rows."""
+"""The training loop's step budget, learning-rate schedule, epochs of bounded rows and capped
+validation rows."""
 
 import math
 
@@ -8,8 +9,14 @@ import torch
 from torch import nn
 
 from flowad import FlowDetector
-from flowad.core.training import TrainingConfig, train_module
-from flowad.models.tabular_flow.options import MAX_AUTO_BATCH, ROW_BUDGET, FlowOptions, auto_batch_size
+from flowad.core.training import TrainingConfig, scheduled_learning_rate, train_module
+from flowad.models.tabular_flow.options import (
+    COSINE_PEAK_FACTOR,
+    MAX_AUTO_BATCH,
+    ROW_BUDGET,
+    FlowOptions,
+    auto_batch_size,
+)
 
 
 class Recorder(nn.Module):
@@ -40,6 +47,45 @@ def test_the_step_budget_ends_training_and_is_recorded():
     assert history.batch_size == 10
 
 
+class Climber(nn.Module):
+    """A linear loss, ``-shift``: Adam's every step then moves ``shift`` by its learning rate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = nn.Parameter(torch.zeros(1))
+        self.seen: list[float] = []
+
+    def losses(self, module, batch):
+        if module.training:
+            self.seen.append(self.shift.item())
+        return -self.shift.expand(len(batch))
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_each_step_moves_by_its_scheduled_learning_rate(schedule):
+    model = Climber()
+    config = TrainingConfig(max_epochs=100, batch_size=10, patience=1000, max_steps=40, weight_decay=0.0,
+                            learning_rate=0.1, lr_schedule=schedule, final_lr_fraction=0.05)
+    train_module(model, model.losses, rows(100), rows(20), config, torch.Generator().manual_seed(0))
+    moves = np.diff(model.seen)  # the step from each batch to the next: 39 of the 40
+    expected = [scheduled_learning_rate(config, 0.1, step, 40) for step in range(39)]
+    np.testing.assert_allclose(moves, expected, rtol=1e-3)
+    if schedule == "cosine":
+        assert moves[0] > 0.099 and moves[-1] < 0.006  # from the full rate down to 5% of it
+    else:
+        np.testing.assert_allclose(moves, 0.1, rtol=1e-3)
+
+
+def test_a_recovery_halves_the_scheduled_rate():
+    """After a divergence the schedule goes on from the halved base rate, not from the original one."""
+    config = TrainingConfig(lr_schedule="cosine", final_lr_fraction=0.0)
+    assert scheduled_learning_rate(config, 0.5, 50, 100) == pytest.approx(0.25)
+    assert scheduled_learning_rate(config, 0.5, 150, 100) == 0.0  # past the horizon: the floor
+    with pytest.raises(ValueError, match="lr_schedule"):
+        train_module(Climber(), Climber().losses, rows(10), rows(5), TrainingConfig(lr_schedule="linear"),
+                     torch.Generator().manual_seed(0))
+
+
 def test_long_tables_train_in_epochs_of_bounded_rows_that_continue_the_pass():
     model = Recorder()
     config = TrainingConfig(max_epochs=4, batch_size=100, patience=1000, epoch_rows=300)
@@ -60,17 +106,22 @@ def test_validation_is_a_fixed_subset_when_capped():
 
 
 def test_automatic_schedule_grows_with_the_rows():
-    assert auto_batch_size(10_000) == 256 and auto_batch_size(10**7) == MAX_AUTO_BATCH
+    assert auto_batch_size(10_000) == 256 and auto_batch_size(100_000) == auto_batch_size(10**7) == MAX_AUTO_BATCH
     small, large = (FlowOptions().training_config(200, 1e-3, n) for n in (10_000, 1_000_000))
     assert small.batch_size == 256 and small.learning_rate == 1e-3
-    assert large.batch_size == 2048 and math.isclose(large.learning_rate, 1e-3 * math.sqrt(8))
+    assert large.batch_size == 2048 and math.isclose(large.learning_rate, 1e-3 * math.sqrt(8) * COSINE_PEAK_FACTOR)
     assert large.max_steps == math.ceil(ROW_BUDGET / 2048)
+    assert (small.lr_schedule, large.lr_schedule) == ("constant", "cosine")  # decay where the budget ends training
+    constant = FlowOptions(lr_schedule="constant").training_config(200, 1e-3, 1_000_000)
+    assert constant.lr_schedule == "constant" and math.isclose(constant.learning_rate, 1e-3 * math.sqrt(8))
     fixed = FlowOptions(batch_size=512, max_steps=None).training_config(200, 1e-3, 1_000_000)
     assert (fixed.batch_size, fixed.learning_rate, fixed.max_steps) == (512, 1e-3, None)
     with pytest.raises(ValueError, match="max_steps"):
         FlowOptions(max_steps=0)
     with pytest.raises(ValueError, match="batch_size"):
         FlowOptions(batch_size="big")
+    with pytest.raises(ValueError, match="lr_schedule"):
+        FlowOptions(lr_schedule="step")
 
 
 def test_a_million_row_fit_stays_within_the_step_budget():
