@@ -113,10 +113,12 @@ bench-studies: install
 		--out docs/results/studies
 
 # Scaling with the rows (10k-10M) against IForest and ECOD, scoring rate against the matmul rate,
-# the thread test; then float32 against float64 scores on every classical set.
+# the thread test; then float32 against float64 scores on every classical set, and the large-table
+# training schedule against the one before it.
 bench-speed: install
 	OMP_NUM_THREADS=1 $(PY) benchmarks/speed.py --threads 1 --out docs/results/speed
 	OMP_NUM_THREADS=1 $(PY) benchmarks/float32_scoring.py --out docs/results/speed
+	OMP_NUM_THREADS=1 $(PY) benchmarks/large_table_schedule.py --out docs/results/speed
 
 # Dask and chunked scoring of 10M generated rows, DDP on 2 CPU processes, ONNX Runtime vs PyTorch.
 bench-scale: install

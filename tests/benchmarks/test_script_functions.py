@@ -131,3 +131,17 @@ def test_map_postprocessing_measures_variants_of_kept_maps(tmp_path):
     assert raw.seed == 3 and raw.pixel_roc_auc == pytest.approx(pixel_roc_auc(test.masks, maps), abs=1e-6)
     assert table.set_index("variant").loc["blur1", "pixel_roc_auc"] > raw.pixel_roc_auc  # the blur removes noise
     assert "## brick" in post.report(table) and "| raw |" in post.report(table)
+
+
+def test_large_table_schedule_restores_the_batch_rule_after_the_previous_schedule():
+    schedule = _script("large_table_schedule")
+    from flowad.models.tabular_flow import options
+
+    assert [schedule.previous_batch(n) for n in (10_000, 100_000, 300_000, 10**7)] == [256, 512, 1024, 2048]
+    with schedule.schedule_of("previous") as model:
+        assert options.auto_batch_size(100_000) == 512
+        config = model._training_config(100_000)
+        assert (config.batch_size, config.lr_schedule) == (512, "constant")
+    assert options.auto_batch_size(100_000) == 2048
+    with schedule.schedule_of("current") as model:
+        assert model._training_config(100_000).lr_schedule == "cosine"
