@@ -51,6 +51,9 @@ def test_maps_have_image_shapes_and_scores_follow_the_contract(name, rgb):
     maps = detector.anomaly_map(test)
     assert maps.shape == (3, 40, 40) and maps.dtype == np.float64 and np.isfinite(maps).all()
     scores = detector.score_samples(test)
+    if getattr(detector, "image_score_sigma", None) is not None:  # FastFlow: the score reads its own blur's map
+        assert detector.smooth_sigma != detector.image_score_sigma  # the defaults differ, as checked here
+        maps = detector.set_params(smooth_sigma=detector.image_score_sigma).anomaly_map(test)
     np.testing.assert_allclose(scores, -aggregate_maps(maps, "max"))
     np.testing.assert_allclose(detector.decision_function(test), scores - detector.offset_)
     assert set(detector.predict(test)) <= {-1, 1}
