@@ -160,8 +160,8 @@ def scheduled_learning_rate(config: TrainingConfig, rate: float, step: int, tota
 
     Example:
         >>> config = TrainingConfig(lr_schedule="cosine", final_lr_fraction=0.0)
-        >>> [round(scheduled_learning_rate(config, 1.0, step, 4), 3) for step in range(5)]
-        [1.0, 0.854, 0.5, 0.146, 0.0]
+        >>> tuple(round(scheduled_learning_rate(config, 1.0, step, 4), 3) for step in range(5))
+        (1.0, 0.854, 0.5, 0.146, 0.0)
     """
     if config.lr_schedule == "constant" or total <= 0:
         return rate
