@@ -156,7 +156,8 @@ def write_comparison(ceiling: pd.DataFrame, models: Path, out: Path, seed: int, 
         "Written by `benchmarks/texture_feature_ceiling.py --models ...`. Pixel ROC-AUC; `all` counts every "
         "test crop, a defect kind counts that kind's crops only, for the ceiling and for the models alike. "
         "`ceiling` is the best tap with raw or 4 px blurred maps, `ceiling, raw maps` the best without the "
-        "blur (FastFlow's maps are not blurred by default; PatchCore's are, 4 px). A margin is taken against "
+        "blur (FastFlow's and PatchCore's maps are blurred by 4 px by default; `+blur0` rows are the same fit "
+        "unblurred). A margin is taken against "
         "`ceiling`: positive means the model beats every single-tap Gaussian of its backbone.\n",
         markdown_table(table.round(3)),
     ]) + "\n")
