@@ -34,7 +34,7 @@ def heatmap_grid(maps_dir: Path, texture: str, models: list[str], path: Path) ->
     fig, axes = plt.subplots(len(images), cols, figsize=(1.6 * cols, 1.6 * len(images)), squeeze=False)
     for r in range(len(images)):
         cells = [(images[r], "gray", "image"), (masks[r].astype(float), "gray", "mask")]
-        cells += [(data["maps"][r], "inferno", model) for model, data in loaded.items()]
+        cells += [(data["maps"][r], "inferno", model.replace("@", "\n")) for model, data in loaded.items()]
         for c, (picture, cmap, title) in enumerate(cells):
             ax = axes[r, c]
             ax.imshow(picture, cmap=cmap)
