@@ -13,7 +13,7 @@ Writes ``docs/results/speed/speed.md`` and ``speed.json``:
   PyTorch's default of one thread per core.
 - **Memory**: peak memory added while scoring 100k and 1M rows (scoring runs in chunks).
 
-Usage: python benchmarks/speed.py [--sizes 10000,100000] [--out docs/results/speed]
+Usage: python benchmarks/speed.py [--sizes 10000,100000] [--parts scaling] [--out docs/results/speed]
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from flowad.models.tabular_flow.options import FlowOptions
 
 PEERS = ["iforest", "pyod_ecod"]
 SIZES = "10000,100000,1000000,10000000"
+#: The tables this benchmark writes, in the order it measures them.
+PARTS = ("threads", "scoring_rate", "memory", "scaling")
 SCORE_ROWS = 100_000
 BATCH = 65_536
 
@@ -155,22 +157,35 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sizes", default=SIZES)
     parser.add_argument("--out", default="docs/results/speed")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"Tables to measure again, of {', '.join(PARTS)}; the others are kept from speed.json.")
     args = parser.parse_args()
+    parts = [p for p in args.parts.split(",") if p]
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"--parts: unknown {sorted(unknown)}; choose from {', '.join(PARTS)}")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {"machine": machine_info(args.threads)}
-    results["threads"] = thread_rows()
-    write(out, results)
-    results["scoring_rate"] = scoring_rate_rows()
-    write(out, results)
-    results["memory"] = memory_rows()
-    write(out, results)
-    test = synthetic(SCORE_ROWS, seed=1)
-    results["scaling"] = []
-    for n in (int(s) for s in args.sizes.split(",")):
-        results["scaling"] += scaling_rows(n, test)
+    kept = json.loads((out / "speed.json").read_text()) if (out / "speed.json").exists() else {}
+    results = {"machine": machine_info(args.threads), **{k: v for k, v in kept.items() if k in PARTS}}
+    earlier = [p for p in PARTS if p in results and p not in parts]
+    if earlier:  # say which tables another run measured, and on what
+        results["kept"] = {"parts": earlier, "machine": kept.get("kept", {}).get("machine", kept.get("machine"))}
+    if "threads" in parts:
+        results["threads"] = thread_rows()
         write(out, results)
+    if "scoring_rate" in parts:
+        results["scoring_rate"] = scoring_rate_rows()
+        write(out, results)
+    if "memory" in parts:
+        results["memory"] = memory_rows()
+        write(out, results)
+    if "scaling" in parts:
+        test = synthetic(SCORE_ROWS, seed=1)
+        results["scaling"] = []
+        for n in (int(s) for s in args.sizes.split(",")):
+            results["scaling"] += scaling_rows(n, test)
+            write(out, results)
 
 
 def write(out: Path, results: dict) -> None:
@@ -182,6 +197,9 @@ def write(out: Path, results: dict) -> None:
     lines = ["# Speed: the default FlowDetector beside Isolation Forest and PyOD's ECOD\n",
              f"Same process, {machine['torch_threads']} torch thread(s), {machine['cpu_count']} cores, "
              f"{machine['platform']}. Ratios are flow time / peer time (above 1: the flow is slower).\n"]
+    if results.get("kept"):
+        lines += [f"Kept from an earlier run (`--parts`), on {results['kept']['machine'].get('platform', '?')}: "
+                  f"{', '.join(results['kept']['parts'])}.\n"]
     if results.get("scaling"):
         lines += ["## Scaling with the rows (10 columns)\n",
                   f"Fit on the generated rows; score {SCORE_ROWS:,} new rows. Each fit includes the "

@@ -132,3 +132,22 @@ def test_a_million_row_fit_stays_within_the_step_budget():
     assert 0 < history.steps <= math.ceil(ROW_BUDGET / 2048)
     assert history.hit_step_budget or history.stopped_early
     assert np.isfinite(detector.score_samples(X[:10])).all()
+
+
+def test_a_table_larger_than_the_budget_can_show_is_fitted_on_a_random_subset(monkeypatch):
+    from flowad.models.tabular_flow import options
+
+    monkeypatch.setattr(options, "ROW_BUDGET", 9_000)  # the cap: 9,000 training rows plus the validation share
+    monkeypatch.setattr(options, "LARGE_TABLE_ROWS", 1_000)
+    cap = options.fit_rows_cap(FlowOptions())
+    assert cap == 10_000
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30_000, 2))
+    detector = FlowDetector(transforms=1, hidden_features=(8,), random_state=0).fit(X)
+    assert detector.n_rows_fitted_ == cap  # of the 27,000 left after the calibration split
+    assert detector.history_.steps <= math.ceil(9_000 / MAX_AUTO_BATCH)
+    unbudgeted = FlowDetector(transforms=1, hidden_features=(8,), max_epochs=1, random_state=0,
+                              options=FlowOptions(max_steps=None)).fit(X)
+    assert unbudgeted.n_rows_fitted_ == 27_000  # no budget, no cap
+    small = FlowDetector(transforms=1, hidden_features=(8,), max_epochs=1, random_state=0).fit(X[:5_000])
+    assert small.n_rows_fitted_ == 5_000  # cross-fitted: the final fit sees every row

@@ -28,7 +28,7 @@ from flowad.core.training import (
 from flowad.core.two_class import check_negative_labels
 from flowad.flows import FLOW_KINDS, FlowMixture, build_vector_flow
 from flowad.models.tabular_flow.neighbours import NeighbourDistance, reference_rows
-from flowad.models.tabular_flow.options import FlowOptions, network_dtype
+from flowad.models.tabular_flow.options import FlowOptions, fit_rows_cap, network_dtype
 from flowad.models.tabular_flow.projection import PCAProjection, resolve_components
 from flowad.models.tabular_flow.torch_model import FlowScoring, score_in_chunks
 from flowad.models.tabular_flow.training import (
@@ -116,6 +116,10 @@ class FlowDetector(BaseDetector):
         scaler_: Learned preprocessing.
         projection_: The PCA step, or ``None`` when the flow sees every column.
         history_: Loss curves and divergence recoveries (of the first flow of an ensemble).
+        n_rows_fitted_: Rows the preprocessing and the flow were fitted to: every training row, or
+            on tables larger than the step budget can show, a uniform random subset
+            (:func:`~flowad.models.tabular_flow.options.fit_rows_cap`); ``None`` for a model file
+            written before flowad recorded it.
         member_epochs_: Epochs each flow trained for.
         latent_mean_: Shape ``(d,)``, mean latent code of the training rows.
         latent_precision_: Shape ``(d, d)``, inverse covariance of the training codes.
@@ -239,6 +243,11 @@ class FlowDetector(BaseDetector):
         rng = np.random.default_rng(agreed_random_state(self.random_state))  # one seed for all DDP ranks
         torch_seed = int(rng.integers(2**31 - 1))
         opts = self._opts
+        cap = fit_rows_cap(opts)
+        if cap is not None and len(X) > cap and not labels.any():  # rows the budget would never show
+            keep = np.sort(rng.choice(len(X), cap, replace=False))
+            X, labels = X[keep], labels[keep]
+        self.n_rows_fitted_ = len(X)
         n_flows, combine = self._ensemble()
         negatives, negative_floor, negative_weight = self._two_class()
 
@@ -403,6 +412,7 @@ class FlowDetector(BaseDetector):
         state, arrays = super()._save_state()
         state["history_"] = asdict(self.history_)
         state["member_epochs_"] = list(self.member_epochs_)
+        state["n_rows_fitted_"] = int(self.n_rows_fitted_)
         state["calibrated_score_type_"] = getattr(self, "calibrated_score_type_", self.score_type)
         arrays.update(prefixed("scaler", self.scaler_.to_arrays()))
         if self.projection_ is not None:
@@ -419,6 +429,7 @@ class FlowDetector(BaseDetector):
         self.history_ = TrainingHistory.from_state(state["history_"])
         self.n_epochs_ = len(self.history_.train_loss)
         self.member_epochs_ = list(state.get("member_epochs_", [self.n_epochs_]))
+        self.n_rows_fitted_ = state.get("n_rows_fitted_")  # None in files written before it was recorded
         self.calibrated_score_type_ = state.get("calibrated_score_type_", self.score_type)
         self.scaler_ = TabularScaler.from_arrays(unprefixed("scaler", arrays))
         projection = unprefixed("projection", arrays)

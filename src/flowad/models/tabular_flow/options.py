@@ -8,8 +8,10 @@ batches are :data:`MAX_AUTO_BATCH` rows, the learning rate grows with the square
 Algorithms", arXiv:2205.10287) and is doubled at its peak, from which it decays along half a cosine
 to 1% over a step budget that bounds the rows seen in all (:data:`ROW_BUDGET`); an epoch is at most
 :data:`EPOCH_ROWS` rows and early stopping watches at most :data:`VALIDATION_ROWS` held-out rows.
-Training time then stops growing with the rows, and the decay buys a higher held-out likelihood
-than a constant rate in the same steps.
+Since the budget shows the flow at most :data:`ROW_BUDGET` rows, a larger table is fitted on a
+uniform random subset of that many rows (:func:`fit_rows_cap`), preprocessing included. Training
+time then stops growing with the rows, and the decay buys a higher held-out likelihood than a
+constant rate in the same steps.
 
 Example:
     >>> from flowad import FlowDetector
@@ -31,7 +33,7 @@ from flowad.core.splits import HOLDOUT_FRACTION
 from flowad.core.training import TrainingConfig
 
 __all__ = ["COSINE_PEAK_FACTOR", "EPOCH_ROWS", "LARGE_TABLE_ROWS", "MAX_AUTO_BATCH", "ROW_BUDGET", "VALIDATION_ROWS",
-           "FlowOptions", "auto_batch_size", "network_dtype"]
+           "FlowOptions", "auto_batch_size", "fit_rows_cap", "network_dtype"]
 
 #: Training rows up to which the automatic settings are those of small tables (batch 256, no budget bites).
 LARGE_TABLE_ROWS = 65_536
@@ -164,6 +166,20 @@ class FlowOptions:
                               clip_grad_norm=self.clip_grad_norm, validation_trim=self.validation_trim,
                               max_steps=max_steps, epoch_rows=EPOCH_ROWS, max_validation_rows=VALIDATION_ROWS,
                               lr_schedule=schedule)
+
+
+def fit_rows_cap(options: FlowOptions) -> int | None:
+    """Most rows one flow's fit uses under ``options``: with the automatic batch and step budget,
+    as many as the budget can show the flow once (:data:`ROW_BUDGET` training rows plus the
+    validation share), since rows beyond them would never be seen; ``None`` (no cap) otherwise.
+
+    Example:
+        >>> fit_rows_cap(FlowOptions()), fit_rows_cap(FlowOptions(max_steps=None))
+        (5555556, None)
+    """
+    if options.batch_size != "auto" or options.max_steps != "auto":
+        return None
+    return math.ceil(ROW_BUDGET / (1 - options.validation_fraction))
 
 
 def network_dtype(options: FlowOptions) -> torch.dtype:
