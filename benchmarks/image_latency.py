@@ -54,7 +54,7 @@ def seconds_per_image(graph: torch.nn.Module, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", default="efficientnet_lite0,efficientnet_lite2")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--out", type=Path, default=Path("runs/image_latency"))
     args = parser.parse_args()
     torch.set_num_threads(1)
