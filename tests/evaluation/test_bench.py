@@ -61,6 +61,29 @@ def test_damaged_last_line_is_rerun(tmp_path):
     assert len(frame) == 2 and set(frame["detector"]) == {"iforest", "elliptic"}
 
 
+def test_rows_record_the_version_and_the_report_names_a_mix(tmp_path):
+    from flowad import __version__
+
+    run_bench(_config(datasets=["wine"], protocols=["oneclass"]), tmp_path)
+    path = tmp_path / "results.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [row["flowad_version"] for row in rows] == [__version__] * 2
+    md, _ = write_report(tmp_path)
+    assert "several flowad versions" not in md.read_text() and f"flowad {__version__}." in md.read_text()
+
+    # rows kept from an older version (or from before versions were recorded), then resumed
+    rows[0]["flowad_version"] = "0.0.1"
+    del rows[1]["flowad_version"]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    run_bench(_config(datasets=["wine"], protocols=["oneclass"], detectors=["iforest", "elliptic", "lof"]),
+              tmp_path)
+    md, html = write_report(tmp_path)
+    note = (f"Rows from several flowad versions: 0.0.1: {rows[0]['detector']}; {__version__}: lof; "
+            f"not recorded: {rows[1]['detector']}.")
+    assert note in md.read_text() and note in html.read_text()
+    assert f"flowad {__version__}." not in md.read_text()
+
+
 def test_failures_are_rows_not_crashes(tmp_path, monkeypatch):
     from flowad.models.baselines.sklearn_adapters import EllipticEnvelopeDetector
 

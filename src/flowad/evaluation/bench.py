@@ -227,7 +227,8 @@ def _run_jobs(config: BenchConfig, specs: list[DatasetSpec], log: ResultsLog, ou
                         on_job(count - 1, total, f"{spec.name} {protocol} {detector_name} seed {seed}")
                     row, scores = _run_job(detector_name, config.params.get(detector_name, {}), seed,
                                            X_train, X_test, y_test)
-                    log.append({**info, "protocol": protocol, "detector": detector_name, "seed": seed, **row})
+                    log.append({**info, "protocol": protocol, "detector": detector_name, "seed": seed, **row,
+                                "flowad_version": __version__})
                     if scores is not None and spec.name.lower() in roc_sets and seed == config.seeds[0]:
                         np.savez(out / "scores" / f"{spec.name}__{protocol}__{detector_name}.npz",
                                  y=y_test, anomaly_score=scores)

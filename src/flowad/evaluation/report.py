@@ -15,7 +15,7 @@ from flowad.evaluation.html_page import html_page, html_table, img_tag
 from flowad.evaluation.markdown import markdown_table
 from flowad.evaluation.plots import plot_roc_curves
 
-__all__ = ["summarize", "write_report"]
+__all__ = ["summarize", "versions_note", "write_report"]
 
 
 def summarize(results: pd.DataFrame, protocol: str) -> dict[str, pd.DataFrame]:
@@ -86,6 +86,10 @@ def write_report(out_dir: str | Path, title: str = "flowad benchmark") -> tuple[
     machine = json.loads((out / "machine.json").read_text()) if (out / "machine.json").exists() else {}
     md = [f"# {title}\n", _machine_line(machine, results)]
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(_machine_line(machine, results))}</p>"]
+    versions = versions_note(results)
+    if versions:
+        md.append(f"\n{versions}\n")
+        body.append(f"<p>{html.escape(versions)}</p>")
     figures: list[Path] = []
     for protocol in sorted(results["protocol"].unique()):
         s = summarize(results, protocol)
@@ -121,9 +125,33 @@ def write_report(out_dir: str | Path, title: str = "flowad benchmark") -> tuple[
     return md_path, html_path
 
 
+def versions_note(results: pd.DataFrame) -> str:
+    """A sentence naming the flowad version each detector's rows were run with, when the rows come
+    from more than one (a resumed run keeps the rows of earlier versions); ``""`` otherwise.
+
+    Example:
+        >>> rows = pd.DataFrame({"detector": ["maf", "maf", "knn"], "flowad_version": ["0.1.0", "0.1.0", "0.2.0"]})
+        >>> versions_note(rows)
+        'Rows from several flowad versions: 0.1.0: maf; 0.2.0: knn.'
+    """
+    if "flowad_version" not in results:
+        return ""
+    version = results["flowad_version"].fillna("not recorded").astype(str)
+    if version.nunique() < 2:
+        return ""
+    parts = []
+    for name, group in results.groupby(version, sort=True):
+        detectors = ", ".join(sorted(group["detector"].unique()))
+        parts.append(f"{name}: {detectors}")
+    return "Rows from several flowad versions: " + "; ".join(parts) + "."
+
+
 def _machine_line(machine: dict, results: pd.DataFrame) -> str:
     rows = f"{len(results)} jobs, {results['dataset'].nunique()} data sets, {results['detector'].nunique()} detectors"
     if not machine:
         return rows + "."
-    return (f"{rows}; {machine.get('cpu_count')} CPU cores, {machine.get('torch_threads')} torch threads, "
-            f"{machine.get('platform')}, torch {machine.get('torch')}, flowad {machine.get('flowad')}.")
+    line = (f"{rows}; {machine.get('cpu_count')} CPU cores, {machine.get('torch_threads')} torch threads, "
+            f"{machine.get('platform')}, torch {machine.get('torch')}")
+    if "flowad_version" in results and results["flowad_version"].nunique(dropna=False) > 1:
+        return line + "."  # the versions note names them
+    return line + f", flowad {machine.get('flowad')}."
