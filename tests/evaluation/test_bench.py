@@ -68,6 +68,8 @@ def test_rows_record_the_version_and_the_report_names_a_mix(tmp_path):
     path = tmp_path / "results.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [row["flowad_version"] for row in rows] == [__version__] * 2
+    machine = json.loads((tmp_path / "machine.json").read_text())
+    (tmp_path / "machine.json").write_text(json.dumps({**machine, "flowad": "9.9.9"}))  # a later run's
     md, _ = write_report(tmp_path)
     assert "several flowad versions" not in md.read_text() and f"flowad {__version__}." in md.read_text()
 

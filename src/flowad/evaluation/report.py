@@ -84,9 +84,10 @@ def write_report(out_dir: str | Path, title: str = "flowad benchmark") -> tuple[
     out = Path(out_dir)
     results = pd.read_csv(out / "results.csv")
     machine = json.loads((out / "machine.json").read_text()) if (out / "machine.json").exists() else {}
-    md = [f"# {title}\n", _machine_line(machine, results)]
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(_machine_line(machine, results))}</p>"]
     versions = versions_note(results)
+    machine_line = _machine_line(machine, results, with_version=not versions)
+    md = [f"# {title}\n", machine_line]
+    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(machine_line)}</p>"]
     if versions:
         md.append(f"\n{versions}\n")
         body.append(f"<p>{html.escape(versions)}</p>")
@@ -146,12 +147,13 @@ def versions_note(results: pd.DataFrame) -> str:
     return "Rows from several flowad versions: " + "; ".join(parts) + "."
 
 
-def _machine_line(machine: dict, results: pd.DataFrame) -> str:
+def _machine_line(machine: dict, results: pd.DataFrame, with_version: bool) -> str:
     rows = f"{len(results)} jobs, {results['dataset'].nunique()} data sets, {results['detector'].nunique()} detectors"
     if not machine:
         return rows + "."
     line = (f"{rows}; {machine.get('cpu_count')} CPU cores, {machine.get('torch_threads')} torch threads, "
             f"{machine.get('platform')}, torch {machine.get('torch')}")
-    if "flowad_version" in results and results["flowad_version"].nunique(dropna=False) > 1:
-        return line + "."  # the versions note names them
-    return line + f", flowad {machine.get('flowad')}."
+    if not with_version:  # the rows come from several versions: the versions note names them
+        return line + "."
+    recorded = results["flowad_version"].dropna() if "flowad_version" in results else ()
+    return line + f", flowad {recorded.iloc[0] if len(recorded) else machine.get('flowad')}."
