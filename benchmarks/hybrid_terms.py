@@ -25,19 +25,22 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from score_variants import DEV_SETS, components
 from sklearn.preprocessing import StandardScaler
 
 from flowad.datasets import adbench_root, load_npz_folder, split, subsample
 from flowad.evaluation.markdown import markdown_table
 from flowad.evaluation.tabular_metrics import roc_auc
 from flowad.models import FlowDetector
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the score ablation's parts, beside this file
+from score_variants import DEV_SETS, components  # noqa: E402
 
 #: Nearest squared distances kept per row (enough for every ``k`` tried).
 K_KEPT = 20
@@ -59,19 +62,27 @@ def nearest_sq_distances(reference: np.ndarray, rows: np.ndarray, leave_one_out:
     return np.concatenate(parts)
 
 
+def score_parts(det: FlowDetector, X_train: np.ndarray, X_test: np.ndarray) -> dict[str, np.ndarray]:
+    """The parts :func:`score` combines, for the test rows of a fitted flow: log-likelihood ``(N,)``,
+    log-det ``(N,)``, flow input width ``d`` and the nearest squared distances ``(N, K_KEPT)`` to the
+    training rows in the flow's inputs (``in_te``), its latent codes (``z_te``) and the standardised
+    columns (``st_te``)."""
+    train, test = components(det, X_train), components(det, X_test)
+    scaler = StandardScaler().fit(X_train)
+    std_train, std_test = (np.nan_to_num(scaler.transform(a)) for a in (X_train, X_test))
+    return {
+        "loglik": test["loglik"], "ladj": test["ladj"], "d_in": test["inputs"].shape[1],
+        "in_te": nearest_sq_distances(train["inputs"], test["inputs"]),
+        "z_te": nearest_sq_distances(train["z"], test["z"]),
+        "st_te": nearest_sq_distances(std_train, std_test),
+    }
+
+
 def save_parts(name: str, seed: int, X: np.ndarray, y: np.ndarray, path: Path) -> None:
     """Fit the default flow on the one-class split and save the test rows' score parts."""
     X_train, X_test, y_test = split("oneclass", X, y, random_state=seed)
     det = FlowDetector(random_state=seed)._fit_uncalibrated(X_train)
-    train, test = components(det, X_train), components(det, X_test)
-    scaler = StandardScaler().fit(X_train)
-    std_train, std_test = (np.nan_to_num(scaler.transform(a)) for a in (X_train, X_test))
-    np.savez_compressed(
-        path, y=y_test, loglik=test["loglik"], ladj=test["ladj"], d_in=test["inputs"].shape[1],
-        in_te=nearest_sq_distances(train["inputs"], test["inputs"]),
-        z_te=nearest_sq_distances(train["z"], test["z"]),
-        st_te=nearest_sq_distances(std_train, std_test),
-    )
+    np.savez_compressed(path, y=y_test, **score_parts(det, X_train, X_test))
 
 
 def log_r(d2: np.ndarray, k: int, mean: bool) -> np.ndarray:

@@ -145,3 +145,18 @@ def test_large_table_schedule_restores_the_batch_rule_after_the_previous_schedul
     assert options.auto_batch_size(100_000) == 2048
     with schedule.schedule_of("current") as model:
         assert model._training_config(100_000).lr_schedule == "cosine"
+
+
+def test_hybrid_terms_baseline_is_the_shipped_hybrid_score():
+    hybrid_terms = _script("hybrid_terms")
+    rng = np.random.default_rng(0)
+    X_train = rng.normal(size=(300, 3))
+    X_test = np.vstack([rng.normal(size=(39, 3)), np.full((1, 3), 10.0)])  # the last row far out
+    det = FlowDetector(score_type="hybrid", max_epochs=3, random_state=0)._fit_uncalibrated(X_train)
+    parts = hybrid_terms.score_parts(det, X_train, X_test)
+    assert parts["in_te"].shape == (40, hybrid_terms.K_KEPT)
+    np.testing.assert_allclose(hybrid_terms.score(parts), det.score_samples(X_test), rtol=1e-9)
+    # the latent and standardised terms push the far row further down, and no row up past it
+    both = hybrid_terms.score(parts, b=1.0, c=1.0)
+    assert both[-1] < hybrid_terms.score(parts)[-1]
+    assert both.argmin() == 39
