@@ -38,6 +38,8 @@ from flowad.datasets import adbench_root, load_npz_folder, split, subsample
 from flowad.evaluation.markdown import markdown_table
 from flowad.evaluation.tabular_metrics import roc_auc
 from flowad.models import FlowDetector
+from flowad.models.tabular_flow.neighbours import NeighbourDistance
+from flowad.models.tabular_flow.torch_model import score_in_chunks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the score ablation's parts, beside this file
 from score_variants import DEV_SETS, components  # noqa: E402
@@ -48,18 +50,11 @@ K_KEPT = 20
 SKIPPED = ("InternetAds",)
 
 
-def nearest_sq_distances(reference: np.ndarray, rows: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
+def nearest_sq_distances(reference: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The ``K_KEPT`` smallest squared distances of each row to ``reference``, ascending, ``(N, K_KEPT)``
-    (fewer columns for a smaller reference); ``leave_one_out``: rows are the reference, skip themselves."""
-    ref, query = torch.from_numpy(np.ascontiguousarray(reference)), torch.from_numpy(np.ascontiguousarray(rows))
-    ref_sq = (ref * ref).sum(1)
-    skip = int(leave_one_out)
-    parts = []
-    for start in range(0, len(query), 1024):
-        q = query[start : start + 1024]
-        d2 = ((q * q).sum(1, keepdim=True) + ref_sq[None] - 2 * q @ ref.T).clamp_(min=0)
-        parts.append(torch.topk(d2, min(K_KEPT + skip, d2.shape[1]), dim=1, largest=False).values[:, skip:].numpy())
-    return np.concatenate(parts)
+    (fewer columns for a smaller reference), clamped at 0."""
+    knn = NeighbourDistance(torch.from_numpy(np.ascontiguousarray(reference)), k=K_KEPT)
+    return score_in_chunks(knn.squared_distances, rows, torch.device("cpu")).clip(min=0.0)
 
 
 def score_parts(det: FlowDetector, X_train: np.ndarray, X_test: np.ndarray) -> dict[str, np.ndarray]:

@@ -80,3 +80,12 @@ def test_distance_blocks_give_the_same_neighbours_as_one_pass(monkeypatch):
     # a query on top of five reference rows is floored, not -inf
     stacked = neighbours.NeighbourDistance(torch.zeros(5, 3, dtype=torch.float64))(torch.zeros(1, 3))
     assert float(stacked) == pytest.approx(np.log(neighbours.DISTANCE_FLOOR))
+
+
+def test_squared_distances_are_the_k_nearest_across_blocks(monkeypatch):
+    monkeypatch.setattr(neighbours, "BLOCK_ROWS", 7)  # many blocks, so the running top-k is used
+    rng = np.random.default_rng(3)
+    reference, queries = rng.normal(size=(50, 4)), rng.normal(size=(12, 4))
+    got = neighbours.NeighbourDistance(torch.from_numpy(reference), k=6).squared_distances(torch.from_numpy(queries))
+    expected = NearestNeighbors(n_neighbors=6).fit(reference).kneighbors(queries)[0] ** 2
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-9)

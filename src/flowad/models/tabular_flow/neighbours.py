@@ -63,6 +63,12 @@ class NeighbourDistance(nn.Module):
         self.register_buffer("reference_sq", (self.reference * self.reference).sum(1))
 
     def forward(self, x: Tensor) -> Tensor:
+        r2 = self.squared_distances(x)[:, -1].clamp(min=DISTANCE_FLOOR**2)
+        return 0.5 * r2.log()
+
+    def squared_distances(self, x: Tensor) -> Tensor:
+        """Squared distances ``(N, k)`` float64 of rows ``x`` ``(N, d)`` to their ``k`` nearest
+        reference rows, ascending (rounding may leave tiny negatives at a repeated row)."""
         x = x.to(torch.float64)
         nearest = None
         for start in range(0, len(self.reference), BLOCK_ROWS):
@@ -73,8 +79,7 @@ class NeighbourDistance(nn.Module):
             if nearest is not None:
                 block = torch.topk(torch.cat([nearest, block], dim=1), self.k, dim=1, largest=False).values
             nearest = block
-        r2 = (nearest[:, -1] + (x * x).sum(1)).clamp(min=DISTANCE_FLOOR**2)
-        return 0.5 * r2.log()
+        return nearest + (x * x).sum(1, keepdim=True)
 
     def extra_repr(self) -> str:
         return f"reference={tuple(self.reference.shape)}, k={self.k}, floor={DISTANCE_FLOOR:g}"
