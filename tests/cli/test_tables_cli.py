@@ -63,15 +63,27 @@ def test_npz_and_parquet_inputs(tmp_path, blobs):
         (["fit", "{train}", "-o", "m", "-l", "nope"], "label_column: no column 'nope'"),
         (["score", "nomodel", "{test}"], "no flowad model"),
         (["fit", "{train}", "-o", "m", "--contamination", "lots"], "contamination"),
+        # what the option parser rejects: the same one line and status
+        (["fit", "{train}", "-o", "m", "--threads", "0"], "'--threads'"),
+        (["fit", "{train}", "-o", "m", "--epochs", "many"], "'--epochs'"),
+        (["fit", "{train}", "-o", "m", "--no-such-option"], "--no-such-option"),
+        (["fit"], "Missing argument 'data'; see 'flowad fit --help'"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, csv_data, args, message):
     train, test, _ = csv_data
     args = [a.format(train=train, test=test) for a in args]
     result = flowad(*args, cwd=tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_bare_command_group_prints_its_help():
+    result = flowad("image")
+    assert "Usage: flowad image" in result.stdout + result.stderr and "error:" not in result.stderr
 
 
 def test_wrong_columns_at_score_time(tmp_path, csv_data):

@@ -30,6 +30,11 @@ __all__ = ["app", "main"]
 
 logger = logging.getLogger("flowad.cli")
 
+try:  # typer 0.2x parses with its own copy of click; earlier versions with click itself
+    from typer.exceptions import TyperException as _USAGE_ERRORS
+except ImportError:  # pragma: no cover
+    from click import ClickException as _USAGE_ERRORS
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -138,15 +143,29 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main() -> None:
-    """Entry point: runs the app; user errors (missing extras included) print one line and exit with
-    status 1, without a traceback."""
+    """Entry point: runs the app; user errors (bad options and missing extras included) print one
+    line and exit with status 1, without a traceback. A bare command group prints its help."""
     warnings.showwarning = _one_line_warning
     try:
-        app()
+        code = app(prog_name="flowad", standalone_mode=False)
+    except _USAGE_ERRORS as error:  # a bad option value, an unknown option, a missing argument
+        if type(error).__name__ == "NoArgsIsHelpError":  # a bare command group: its help
+            error.show()
+            sys.exit(error.exit_code)
+        context = getattr(error, "ctx", None)
+        _error_line(error.format_message().rstrip(".") + (f"; see '{context.command_path} --help'" if context else ""))
+    except typer.Abort:
+        _error_line("aborted")
     except (ValueError, TypeError, FileNotFoundError, OSError, ImportError) as error:
-        err.print(Text("error: ", style="bold red") + Text(str(error).strip().splitlines()[0] if str(error) else
-                                                          type(error).__name__), soft_wrap=True)
-        sys.exit(1)
+        _error_line(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:  # typer.Exit(code) in a command
+        sys.exit(code)
+
+
+def _error_line(message: str) -> None:
+    """Print ``error: message`` as one line on stderr and exit with status 1."""
+    err.print(Text("error: ", style="bold red") + Text(" ".join(message.split())), soft_wrap=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":
