@@ -119,6 +119,7 @@ bench-speed: install
 	OMP_NUM_THREADS=1 $(PY) benchmarks/speed.py --threads 1 --out docs/results/speed
 	OMP_NUM_THREADS=1 $(PY) benchmarks/float32_scoring.py --out docs/results/speed
 	OMP_NUM_THREADS=1 $(PY) benchmarks/large_table_schedule.py --out docs/results/speed
+	OMP_NUM_THREADS=1 $(PY) benchmarks/fit_cost.py --out docs/results/speed
 
 # Dask and chunked scoring of 10M generated rows, DDP on 2 CPU processes, ONNX Runtime vs PyTorch.
 bench-scale: install

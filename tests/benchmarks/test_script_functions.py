@@ -147,6 +147,25 @@ def test_large_table_schedule_restores_the_batch_rule_after_the_previous_schedul
         assert model._training_config(100_000).lr_schedule == "cosine"
 
 
+def test_fit_cost_sets_the_step_budget_for_its_block_only():
+    cost = _script("fit_cost")
+    from flowad.models.tabular_flow import options
+
+    default = FlowDetector()._training_config(1_000_000).max_steps
+    with cost.row_budget(1_250_000):
+        assert FlowDetector()._training_config(1_000_000).max_steps == 611
+    assert FlowDetector()._training_config(1_000_000).max_steps == default == 2442
+    assert options.ROW_BUDGET == 5_000_000
+    assert cost.step_milliseconds(64, "fused_adam", steps=2) > 0
+    frame = pd.DataFrame([{"part": "budget", "case": "iforest", "fit_seconds": 2.0, "batch": None},
+                          {"part": "budget", "case": "maf budget 10", "row_budget": 10, "steps": 1, "fit_seconds": 4.0,
+                           "heldout_log_likelihood": -1.5, "ratio_to_iforest": 2.0, "batch": None},
+                          {"part": "step", "case": "adam", "batch": 256, "milliseconds_per_step": 5.0},
+                          {"part": "step", "case": "fused_adam", "batch": 256, "milliseconds_per_step": 4.0}])
+    page = cost.report(frame, {"cpu_count": 2, "platform": "test"})
+    assert "| flow | 10 | 1 | 4.0 | -1.500 | 2.0x |" in page and "| 256 | 5.000 | 4.000 |" in page
+
+
 def test_hybrid_terms_baseline_is_the_shipped_hybrid_score():
     hybrid_terms = _script("hybrid_terms")
     rng = np.random.default_rng(0)
