@@ -58,6 +58,13 @@ def test_the_journey_fit_score_evaluate_and_join_back(tmp_path, sensors):
     anomalies, normal = joined[joined.is_anomaly_x == 1], joined[joined.is_anomaly_x == 0]
     assert anomalies["score"].median() < normal["score"].quantile(0.05)  # the labelled anomalies score low
     assert anomalies["is_anomaly_y"].mean() > 5 * normal["is_anomaly_y"].mean()  # and are flagged far more often
+    # the page lists the least normal rows with the values the model read, not the dropped columns
+    page = (tmp_path / "scores.html").read_text()
+    header = page[page.index("least normal rows"):].split("</thead>")[0]
+    assert all(f">{name}<" in header for name in ("id", "site", "door_open", "temp", "power")), header
+    assert ">timestamp<" not in header
+    lowest = joined.sort_values("score").iloc[0]
+    assert f"<td>{lowest['id']}</td>" in page and f"<td>{lowest['site']}</td>" in page
 
     metrics = tmp_path / "metrics.json"
     result = flowad("evaluate", model, sensors, "-o", metrics, "-q")  # the model knows its label column

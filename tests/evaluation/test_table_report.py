@@ -48,3 +48,16 @@ def test_scoring_page_says_what_the_score_is():
     assert "The score is the log-likelihood plus a nearest-neighbour log-density" in page
     assert score_meaning(FlowDetector()) == "the log-likelihood in nats"
     assert score_meaning(IsolationForestDetector()) == "the detector's normality score"
+
+
+def test_scoring_page_lists_the_least_normal_rows_with_their_values():
+    table = pd.DataFrame({"id": ["a", "b", "c"], "score": [1.0, -9.0, -3.0], "p_value": [0.5, 0.001, 0.2],
+                          "is_anomaly": [0, 1, 0]})
+    values = pd.DataFrame({"amount": [10.0, 5000.0, 12.5], "score": [7, 8, 9],  # a feature named like an output
+                           **{f"c{i}": [i, i, i] for i in range(20)}})
+    page = scoring_page(table, offset=-5.0, contamination=0.01, title="t", top=2, values=values, max_value_columns=3)
+    rows = page[page.index("least normal rows"):]
+    assert rows.index("<td>b</td>") < rows.index("<td>5000.0</td>") < rows.index("<td>c</td>") < rows.index("12.5")
+    assert "<td>10.0</td>" not in rows  # only the two least normal rows
+    assert ">amount<" in rows and ">c1<" in rows and ">c2<" not in rows and "the first 3 of 21 feature columns" in rows
+    assert rows.count(">score<") == 1  # the output's score, not the feature of that name

@@ -89,6 +89,16 @@ def _features(detector: BaseDetector, frame: pd.DataFrame, source: str, label_co
     return frame[columns].to_numpy(np.float64)
 
 
+def _feature_values(detector: BaseDetector, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """The columns of ``frame`` the model reads, as read (for the scoring page), or None when the
+    model was fitted on an array without column names."""
+    schema = getattr(detector, "schema_", None)
+    names = [c.name for c in schema.features] if schema is not None else getattr(detector, "feature_names_in_", None)
+    if names is None:
+        return None
+    return frame[[str(n) for n in names if str(n) in frame.columns]]
+
+
 def fit(
     data: Annotated[Path, typer.Argument(help="Training data: .csv, .parquet or .npz (X, y).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to write.")],
@@ -234,7 +244,8 @@ def score(
     if report is not None:
         atomic_write_text(report, scoring_page(table, offset=detector.offset_, contamination=rate,
                                                title=f"{model_dir.name} on {data.name}",
-                                               score_meaning=score_meaning(detector)))
+                                               score_meaning=score_meaning(detector),
+                                               values=_feature_values(detector, frame)))
         say(f"report written to {report}")
 
 

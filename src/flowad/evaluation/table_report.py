@@ -3,7 +3,7 @@
 - :func:`evaluation_page`: labelled data. Score histograms of normal and anomalous rows with the
   model's threshold, the ROC and precision-recall curves, and the metrics table.
 - :func:`scoring_page`: unlabelled data. The score histogram with the threshold, the share of rows
-  flagged against the rate asked for, and the least normal rows with their ids.
+  flagged against the rate asked for, and the least normal rows with their ids and values.
 
 Each page is one self-contained HTML file (inline SVG, no scripts, nothing fetched).
 
@@ -55,7 +55,8 @@ def _figures(*svgs: str) -> str:
 
 
 def scoring_page(table: pd.DataFrame, *, offset: float, contamination: float, title: str, top: int = 20,
-                 score_meaning: str = "the detector's normality score") -> str:
+                 score_meaning: str = "the detector's normality score", values: pd.DataFrame | None = None,
+                 max_value_columns: int = 12) -> str:
     """The HTML page of a scoring run.
 
     Args:
@@ -66,13 +67,24 @@ def scoring_page(table: pd.DataFrame, *, offset: float, contamination: float, ti
         title: Page heading (e.g. the model and data file names).
         top: How many of the least normal rows to list.
         score_meaning: What ``score`` is, for the page's note (see :func:`score_meaning`).
+        values: The scored rows' feature columns as read, ``N`` rows in the order of ``table``; the
+            first ``max_value_columns`` of them are listed beside the least normal rows.
+        max_value_columns: Most feature columns listed.
     """
     scores = table["score"].to_numpy(np.float64)
     flagged = int(table["is_anomaly"].sum())
     share = flagged / max(len(table), 1)
     histogram = histogram_svg({"rows": scores}, offset, xlabel="score (higher = more normal)",
                               title="score histogram")
-    least = table.sort_values("score", kind="stable").head(top)
+    order = np.argsort(scores, kind="stable")[:top]
+    least = table.iloc[order].reset_index(drop=True)
+    shown = ""
+    if values is not None and len(values) == len(table):
+        columns = [c for c in values.columns if c not in least.columns]
+        if len(columns) > max_value_columns:
+            shown = f" (the first {max_value_columns} of {len(columns)} feature columns)"
+            columns = columns[:max_value_columns]
+        least = pd.concat([least, values.iloc[order][columns].reset_index(drop=True)], axis=1)
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='big'>{flagged} of {len(table)} rows flagged ({share:.2%})</p>",
@@ -82,6 +94,7 @@ def scoring_page(table: pd.DataFrame, *, offset: float, contamination: float, ti
         f"differ from the training rows, or hold many anomalies.</p>",
         _figures(histogram),
         f"<h2>The {len(least)} least normal rows</h2>",
+        f"<p class='note'>With the values of the columns the model reads{shown}.</p>" if values is not None else "",
         html_table(least, digits=6, index=False),
     ]
     return html_page(title, "\n".join(body))
