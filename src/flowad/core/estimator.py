@@ -31,9 +31,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from numbers import Real
 
 import numpy as np
@@ -232,7 +233,9 @@ class BaseDetector(OutlierMixin, BaseEstimator):
                 member = clone(self)
                 if getattr(self, "random_state", None) is not None:
                     member.set_params(random_state=int(member_seeds[j]))
-                member._fit_model(X[fit_rows], labels[fit_rows], callback)
+                with _calibration_context(f"calibration='cross' fits {len(folds)} copies, each on "
+                                          f"{len(fit_rows)} of the {len(X)} rows"):
+                    member._fit_model(X[fit_rows], labels[fit_rows], callback)
                 scores[calibration_rows] = member._model_scores(X[calibration_rows])
             stage(len(folds), len(folds) + 1, "final fit")
             self._fit_model(X, labels, callback)
@@ -240,7 +243,9 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         else:
             fit_rows, calibration_rows = split_calibration_rows(labels, rng)
             stage(0, 1, "fit")
-            self._fit_model(X[fit_rows], labels[fit_rows], callback)
+            with _calibration_context(f"calibration='split' fits on {len(fit_rows)} of the {len(X)} rows and "
+                                      f"calibrates on the rest"):
+                self._fit_model(X[fit_rows], labels[fit_rows], callback)
             calibration_scores = self._model_scores(X[calibration_rows])
         self.calibration_ = Calibration.from_scores(finite_scores(calibration_scores), method)
         self.offset_ = self.calibration_.offset(contamination)
@@ -392,6 +397,16 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+@contextlib.contextmanager
+def _calibration_context(what: str) -> Iterator[None]:
+    """A ``ValueError`` raised inside the block says that it came from a fit on part of the rows
+    (``what``), so that a row count in its message that differs from the caller's makes sense."""
+    try:
+        yield
+    except ValueError as error:
+        raise ValueError(f"{error} (in a calibration fit: {what})") from error
 
 
 def _agreed(random_state):

@@ -49,6 +49,15 @@ def test_elliptic_envelope_refuses_wide_data_quickly():
         make_detector("elliptic").fit(X)
 
 
+def test_a_calibration_fit_that_fails_says_it_saw_part_of_the_rows():
+    X = np.random.default_rng(0).normal(size=(40, 19))  # enough rows for one fit, not for four fifths of them
+    with pytest.raises(ValueError, match=r"got X with 32 rows .* \(in a calibration fit: calibration='cross' fits "
+                                         r"5 copies, each on 32 of the 40 rows\)"):
+        make_detector("elliptic").fit(X)
+    with pytest.raises(ValueError, match=r"calibration='split' fits on 20 of the 40 rows"):
+        make_detector("elliptic", calibration="split").fit(X)
+
+
 def test_pyod_mcd_refuses_wide_tables_by_name_and_fits_narrow_ones():
     pytest.importorskip("pyod")
     from flowad.models.baselines.pyod_peers import MCD_MAX_FEATURES, PyODDetector
