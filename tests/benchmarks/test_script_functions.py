@@ -179,3 +179,15 @@ def test_hybrid_terms_baseline_is_the_shipped_hybrid_score():
     both = hybrid_terms.score(parts, b=1.0, c=1.0)
     assert both[-1] < hybrid_terms.score(parts)[-1]
     assert both.argmin() == 39
+
+
+def test_binary_scores_charge_a_rare_value_as_the_models_say():
+    binary = _script("binary_scores")
+    train = np.zeros((100, 2))
+    train[:10, 0] = 1  # column 0: p = 0.1; column 1: always 0
+    s = binary.simple_scores(train, np.array([[0.0, 0.0], [1.0, 0.0]]))
+    # independent Bernoulli columns: the rare value costs log(0.1) - log(0.9) nats
+    assert s["independent"][0] - s["independent"][1] == pytest.approx(np.log(0.9) - np.log(0.1), rel=1e-6)
+    # squared standardised distance: (1 - p) / p - p / (1 - p) for the same change
+    assert s["diagonal_gaussian"][0] - s["diagonal_gaussian"][1] == pytest.approx(0.9 / 0.1 - 0.1 / 0.9, rel=1e-6)
+    assert s["gaussian"].shape == (2,) and s["gaussian"][0] > s["gaussian"][1]
