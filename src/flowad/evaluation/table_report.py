@@ -79,7 +79,8 @@ def scoring_page(table: pd.DataFrame, *, offset: float, contamination: float, ti
     order = np.argsort(scores, kind="stable")[:top]
     least = table.iloc[order].reset_index(drop=True)
     shown = ""
-    if values is not None and len(values) == len(table):
+    with_values = values is not None and len(values) == len(table)
+    if with_values:
         columns = [c for c in values.columns if c not in least.columns]
         if len(columns) > max_value_columns:
             shown = f" (the first {max_value_columns} of {len(columns)} feature columns)"
@@ -94,7 +95,7 @@ def scoring_page(table: pd.DataFrame, *, offset: float, contamination: float, ti
         f"differ from the training rows, or hold many anomalies.</p>",
         _figures(histogram),
         f"<h2>The {len(least)} least normal rows</h2>",
-        f"<p class='note'>With the values of the columns the model reads{shown}.</p>" if values is not None else "",
+        f"<p class='note'>With the values of the columns the model reads{shown}.</p>" if with_values else "",
         html_table(least, digits=6, index=False),
     ]
     return html_page(title, "\n".join(body))
