@@ -40,7 +40,7 @@ from flowad.models import make_detector
 from flowad.models.tabular_flow import options
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the speed benchmark's generator, beside this file
-from speed import synthetic  # noqa: E402
+from speed import synthetic, timed  # noqa: E402
 
 BUDGETS = (1_250_000, 2_500_000, 5_000_000)
 BATCHES = (256, 2048, 4096, 8192, 16384)
@@ -61,17 +61,11 @@ def row_budget(rows: int) -> Iterator[None]:
 def budget_rows(fitted: np.ndarray, held_out: np.ndarray) -> list[dict]:
     """The flow at each budget of :data:`BUDGETS` and Isolation Forest, fitted on ``fitted``."""
     rows = []
-    forest = make_detector("iforest").set_params(random_state=0)
-    start = time.perf_counter()
-    forest.fit(fitted)
-    forest_seconds = time.perf_counter() - start
+    forest_seconds, _ = timed(make_detector("iforest").set_params(random_state=0).fit, fitted)
     rows.append({"part": "budget", "case": "iforest", "fit_seconds": forest_seconds})
     for budget in BUDGETS:
         with row_budget(budget):
-            model = FlowDetector(random_state=0)
-            start = time.perf_counter()
-            model.fit(fitted)
-            seconds = time.perf_counter() - start
+            seconds, model = timed(FlowDetector(random_state=0).fit, fitted)
         rows.append({"part": "budget", "case": f"maf budget {budget}", "row_budget": budget,
                      "steps": model.history_.steps, "fit_seconds": seconds,
                      "heldout_log_likelihood": float(np.mean(model.score_samples(held_out))),
